@@ -1,0 +1,2 @@
+// Placeholder until the element's benchmark lands.
+fn main() {}

@@ -1,0 +1,6 @@
+// Placeholder until the element lands.
+use gst::glib;
+
+pub fn register(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Ok(())
+}
