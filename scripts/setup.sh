@@ -177,6 +177,30 @@ ensure_silero_model() {
     SILERO_MODEL="$dest"
 }
 
+# Real recordings for tests and the demo, unpacked (not installed) from
+# Debian packages: music on hold (the classic false trigger) and IVR prompts.
+ensure_audio_fixtures() {
+    local dir="$BARGEIN_CACHE/audio"
+    if [ -f "$dir/.complete" ]; then
+        return
+    fi
+    log "fetching music on hold and IVR prompts (Debian asterisk sound packages)"
+    apt_update_once
+    local dl="$BARGEIN_CACHE/dl/deb"
+    rm -rf "$dl" && mkdir -p "$dl" "$dir"
+    (cd "$dl" && apt-get download -qq asterisk-moh-opsound-wav asterisk-core-sounds-en-wav >/dev/null)
+    for deb in "$dl"/*.deb; do
+        dpkg -x "$deb" "$dl/root"
+    done
+    rm -rf "$dir/moh" "$dir/prompts"
+    mkdir -p "$dir/moh" "$dir/prompts"
+    find "$dl/root" -path '*moh*' -name '*.wav' -exec cp {} "$dir/moh/" \;
+    cp "$dl/root"/usr/share/asterisk/sounds/en_US_f_Allison/*.wav "$dir/prompts/" 2>/dev/null || true
+    cp -r "$dl/root"/usr/share/asterisk/sounds/en_US_f_Allison/digits "$dir/prompts/" 2>/dev/null || true
+    rm -rf "$dl"
+    touch "$dir/.complete"
+}
+
 # cargo's target directory lives in the cache so that fresh clones (CI) reuse
 # the dependency builds (WebRTC and tract take minutes on two cores).
 ensure_target_link() {
@@ -194,6 +218,7 @@ write_env() {
         [ -n "${MESON_BIN_DIR:-}" ] && echo "export PATH='$MESON_BIN_DIR':\"\$PATH\""
         [ -n "${ABSEIL_PKG_CONFIG:-}" ] && echo "export PKG_CONFIG_PATH='$ABSEIL_PKG_CONFIG'\${PKG_CONFIG_PATH:+:\$PKG_CONFIG_PATH}"
         echo "export BARGEIN_SILERO_MODEL='$SILERO_MODEL'"
+        echo "export BARGEIN_AUDIO='$BARGEIN_CACHE/audio'"
     } >"$env.tmp"
     mv "$env.tmp" "$env"
 }
@@ -203,6 +228,7 @@ check_rust
 ensure_meson
 ensure_abseil
 ensure_silero_model
+ensure_audio_fixtures
 ensure_target_link
 write_env
 # shellcheck disable=SC1091
