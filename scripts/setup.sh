@@ -53,7 +53,7 @@ DEB_PACKAGES=(
     gstreamer1.0-tools
     espeak-ng sox
     python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 python3-venv
-    dpkg-dev unzip
+    dpkg-dev unzip fonts-dejavu-core
 )
 
 install_debian_packages() {

@@ -24,7 +24,9 @@ impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ParseError::OtherName => write!(f, "not this structure"),
-            ParseError::BadField(field) => write!(f, "field '{field}' missing or of the wrong type"),
+            ParseError::BadField(field) => {
+                write!(f, "field '{field}' missing or of the wrong type")
+            }
         }
     }
 }
@@ -77,7 +79,7 @@ pub trait Structure: Sized {
     }
 }
 
-fn get<'a, T: gst::glib::value::FromValue<'a> + 'static>(
+fn get<'a, T: gst::glib::value::FromValue<'a>>(
     s: &'a gst::StructureRef,
     field: &'static str,
 ) -> Result<T, ParseError> {

@@ -43,13 +43,23 @@ pub fn frames_to_time(frames: u64, rate: u32) -> gst::ClockTime {
 /// An F32LE buffer of interleaved samples with PTS/duration from a frame offset.
 pub fn buffer_f32(samples: &[f32], channels: u32, rate: u32, first_frame: u64) -> gst::Buffer {
     let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-    timed_buffer(bytes, samples.len() as u64 / channels as u64, rate, first_frame)
+    timed_buffer(
+        bytes,
+        samples.len() as u64 / channels as u64,
+        rate,
+        first_frame,
+    )
 }
 
 /// An S16LE buffer of interleaved samples with PTS/duration from a frame offset.
 pub fn buffer_s16(samples: &[i16], channels: u32, rate: u32, first_frame: u64) -> gst::Buffer {
     let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-    timed_buffer(bytes, samples.len() as u64 / channels as u64, rate, first_frame)
+    timed_buffer(
+        bytes,
+        samples.len() as u64 / channels as u64,
+        rate,
+        first_frame,
+    )
 }
 
 fn timed_buffer(bytes: Vec<u8>, frames: u64, rate: u32, first_frame: u64) -> gst::Buffer {
@@ -151,7 +161,16 @@ pub fn speech(text: &str, voice: &str, rate: u32) -> Vec<f32> {
         assert!(st.success(), "espeak-ng failed");
         let st = Command::new("sox")
             .arg(&raw)
-            .args(["-r", &rate.to_string(), "-c", "1", "-e", "floating-point", "-b", "32"])
+            .args([
+                "-r",
+                &rate.to_string(),
+                "-c",
+                "1",
+                "-e",
+                "floating-point",
+                "-b",
+                "32",
+            ])
             .arg(&tmp)
             .status()
             .expect("sox must be installed (scripts/setup.sh installs it)");
@@ -187,7 +206,13 @@ fn fxhash(s: &str) -> u64 {
 
 /// A simple room: direct path after `delay_ms`, then exponentially decaying
 /// noise reaching -60 dB after `rt60_ms`, scaled by `gain`.
-pub fn room_impulse_response(rate: u32, delay_ms: u32, rt60_ms: u32, gain: f32, seed: u64) -> Vec<f32> {
+pub fn room_impulse_response(
+    rate: u32,
+    delay_ms: u32,
+    rt60_ms: u32,
+    gain: f32,
+    seed: u64,
+) -> Vec<f32> {
     let delay = (rate as usize * delay_ms as usize) / 1000;
     let tail = (rate as usize * rt60_ms as usize) / 1000;
     let mut h = vec![0.0f32; delay + tail.max(1)];

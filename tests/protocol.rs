@@ -1,0 +1,211 @@
+//! Every protocol structure survives the trip through a GStreamer structure,
+//! an event and a message, and malformed ones are told apart from others.
+
+mod common;
+
+use common::*;
+use gstbargein::protocol::*;
+
+fn t(ms: u64) -> gst::ClockTime {
+    gst::ClockTime::from_mseconds(ms)
+}
+
+fn roundtrip<T: Structure + PartialEq + std::fmt::Debug>(v: T) {
+    init();
+    let s = v.to_structure();
+    assert_eq!(s.name(), T::NAME);
+    assert_eq!(T::from_structure(&s).as_ref(), Ok(&v));
+    assert_eq!(T::from_event(&v.upstream_event()).as_ref(), Ok(&v));
+    assert_eq!(T::from_event(&v.downstream_event()).as_ref(), Ok(&v));
+    let src = gst::ElementFactory::make("identity")
+        .build()
+        .expect("identity");
+    assert_eq!(T::from_message(&v.message(&src)).as_ref(), Ok(&v));
+}
+
+#[test]
+fn every_structure_roundtrips() {
+    roundtrip(SpeechStart {
+        onset: t(1000),
+        detected: t(1064),
+        probability: 0.93,
+        far_active: true,
+    });
+    roundtrip(Bargein {
+        stage: Stage::Tentative,
+        onset: t(1000),
+        detected: t(1064),
+        far_active: false,
+        source: Source::Speech,
+    });
+    roundtrip(Bargein {
+        stage: Stage::Confirmed,
+        onset: t(5),
+        detected: t(45),
+        far_active: true,
+        source: Source::Dtmf,
+    });
+    roundtrip(BargeinRelease {
+        onset: t(1),
+        detected: t(2),
+        duration: t(3),
+    });
+    roundtrip(SpeechEnd {
+        onset: t(1),
+        end: t(900),
+        duration: t(899),
+    });
+    roundtrip(Dtmf {
+        digit: "#".into(),
+        onset: t(10),
+        detected: t(50),
+    });
+    roundtrip(FarActivity {
+        active: true,
+        level_db: -23.5,
+        converged: true,
+    });
+    roundtrip(TtsMark {
+        text: "For account balance, press 1.".into(),
+        new_utterance: true,
+    });
+    roundtrip(Protect { protected: true });
+    roundtrip(AecStats {
+        erle_db: 31.0,
+        erl_db: 6.0,
+        delay_ms: 120,
+        residual_echo_likelihood: 0.1,
+        residual_echo_likelihood_recent_max: 0.2,
+        measured_erle_db: 28.0,
+        far_active: true,
+        frames: 100,
+        far_missing_frames: 3,
+    });
+    roundtrip(TtsInterrupted {
+        stage: Stage::Confirmed,
+        action: "stop".into(),
+        position: t(2500),
+        played: t(2400),
+        heard_text: "Welcome to ABC Bank.".into(),
+    });
+    roundtrip(TtsResumed {
+        position: t(2600),
+        reason: "release".into(),
+    });
+    roundtrip(Suppressed {
+        stage: Stage::Tentative,
+        source: Source::Speech,
+        onset: t(7),
+    });
+}
+
+#[test]
+fn names_match_the_design_contract() {
+    // DESIGN.md spells these; applications match on them.
+    let expected = [
+        "bargein-speech-start",
+        "bargein",
+        "bargein-release",
+        "bargein-speech-end",
+        "bargein-dtmf",
+        "bargein-far-activity",
+        "tts-mark",
+        "bargein-protect",
+        "bargein-aec-stats",
+        "tts-interrupted",
+        "tts-resumed",
+        "bargein-suppressed",
+    ];
+    assert_eq!(ALL_NAMES, expected);
+    init();
+    let s = Bargein {
+        stage: Stage::Tentative,
+        onset: t(1),
+        detected: t(2),
+        far_active: false,
+        source: Source::Speech,
+    }
+    .to_structure();
+    for field in ["stage", "onset", "detected", "far-active", "source"] {
+        assert!(s.has_field(field), "missing {field}");
+    }
+    assert_eq!(s.get::<&str>("stage").unwrap(), "tentative");
+    assert_eq!(s.get::<u64>("onset").unwrap(), 1_000_000);
+}
+
+#[test]
+fn malformed_and_foreign_structures_are_told_apart() {
+    init();
+    let foreign = gst::Structure::builder("something-else")
+        .field("stage", "tentative")
+        .build();
+    assert_eq!(
+        Bargein::from_structure(&foreign),
+        Err(ParseError::OtherName)
+    );
+
+    let missing = gst::Structure::builder("bargein")
+        .field("stage", "tentative")
+        .build();
+    assert!(matches!(
+        Bargein::from_structure(&missing),
+        Err(ParseError::BadField(_))
+    ));
+
+    let wrong_type = gst::Structure::builder("bargein")
+        .field("stage", "tentative")
+        .field("onset", "yesterday")
+        .field("detected", 1u64)
+        .field("far-active", false)
+        .field("source", "speech")
+        .build();
+    assert_eq!(
+        Bargein::from_structure(&wrong_type),
+        Err(ParseError::BadField("onset"))
+    );
+
+    let bad_stage = gst::Structure::builder("bargein")
+        .field("stage", "maybe")
+        .field("onset", 1u64)
+        .field("detected", 1u64)
+        .field("far-active", false)
+        .field("source", "speech")
+        .build();
+    assert_eq!(
+        Bargein::from_structure(&bad_stage),
+        Err(ParseError::BadField("stage"))
+    );
+
+    // An EOS event has no structure: simply not ours.
+    assert_eq!(
+        Bargein::from_event(&gst::event::Eos::new()),
+        Err(ParseError::OtherName)
+    );
+}
+
+#[test]
+fn optional_fields_default_sensibly() {
+    init();
+    let s = gst::Structure::builder("bargein-far-activity")
+        .field("active", true)
+        .field("level-db", -30.0f64)
+        .build();
+    assert_eq!(
+        FarActivity::from_structure(&s),
+        Ok(FarActivity {
+            active: true,
+            level_db: -30.0,
+            converged: false
+        })
+    );
+    let s = gst::Structure::builder("tts-mark")
+        .field("text", "hi")
+        .build();
+    assert_eq!(
+        TtsMark::from_structure(&s),
+        Ok(TtsMark {
+            text: "hi".into(),
+            new_utterance: false
+        })
+    );
+}
