@@ -194,8 +194,7 @@ fn run_scene(scene: &Scene, out: &Path) -> Result<(), String> {
     // The room: direct path after 40 ms, 300 ms reverberation, 0 dB signal-to-echo
     // for the caller's voice (the loudspeaker is as loud as the caller at the mic).
     let room = room_impulse_response(RATE, 40, 300, 0.6, 3);
-    let kernel: Vec<gst::glib::SendValue> =
-        room.iter().map(|&v| f64::from(v).to_send_value()).collect();
+    let kernel = gst::glib::ValueArray::new(room.iter().map(|&v| f64::from(v)));
 
     let caps = format!("audio/x-raw,format=F32LE,rate={RATE},channels=1,layout=interleaved");
     // Small queues keep the TTS no more than ~20 ms ahead of the microphone,
@@ -218,7 +217,7 @@ fn run_scene(scene: &Scene, out: &Path) -> Result<(), String> {
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
     let by_name = |n: &str| pipeline.by_name(n).ok_or_else(|| format!("no element {n}"));
-    by_name("room")?.set_property("kernel", gst::Array::from(kernel).to_value());
+    by_name("room")?.set_property("kernel", kernel);
 
     let heard = Recorder::new(len);
     let mic = Recorder::new(len);

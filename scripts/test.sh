@@ -14,4 +14,6 @@ echo "== cargo clippy"
 cargo clippy --release --all-targets -- -D warnings
 echo "== cargo test"
 # fatal_warnings turns GLib criticals (e.g. a bad property access) into test failures.
-G_DEBUG=fatal_warnings cargo test --release --all-targets "$@"
+# Benches (harness = false) are built by clippy above but not run here: they are
+# measurements, not tests (`cargo bench`).
+G_DEBUG=fatal_warnings cargo test --release --lib --tests --examples "$@"
