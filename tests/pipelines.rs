@@ -13,7 +13,10 @@ use std::sync::Mutex;
 /// `target/release`, where cargo put `libgstbargein.so` next to the tests.
 fn plugin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 fn root() -> PathBuf {
@@ -33,7 +36,11 @@ fn scene_dir() -> PathBuf {
     let d = fixture_dir().join("scene");
     if !d.join("mic.wav").exists() {
         let o = script("true", &[], &d, &out_dir("scene"), &[]);
-        assert!(o.status.success(), "scene generation failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "scene generation failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     d
 }
@@ -42,7 +49,10 @@ fn scene_dir() -> PathBuf {
 fn script(name: &str, args: &[&str], scene: &Path, out: &Path, env: &[(&str, String)]) -> Output {
     let mut cmd = if name == "true" {
         let mut c = Command::new("bash");
-        c.arg("-c").arg(format!(". '{}'", root().join("pipelines/common.sh").display()));
+        c.arg("-c").arg(format!(
+            ". '{}'",
+            root().join("pipelines/common.sh").display()
+        ));
         c
     } else {
         let mut c = Command::new("bash");
@@ -60,7 +70,11 @@ fn script(name: &str, args: &[&str], scene: &Path, out: &Path, env: &[(&str, Str
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn assert_clean(o: &Output, what: &str) {
@@ -78,8 +92,14 @@ fn file_to_file_cancels_echo_and_reports_the_barge_in() {
     let o = script("file-to-file.sh", &[], &scene, &out, &[]);
     assert_clean(&o, "file-to-file.sh");
     let t = text(&o);
-    assert!(t.contains("bargein-far-activity") || t.contains("bargein-aec-stats"), "{t}");
-    assert!(t.contains("stage=(string)confirmed"), "no confirmed barge-in:\n{t}");
+    assert!(
+        t.contains("bargein-far-activity") || t.contains("bargein-aec-stats"),
+        "{t}"
+    );
+    assert!(
+        t.contains("stage=(string)confirmed"),
+        "no confirmed barge-in:\n{t}"
+    );
 
     // The echo-cancelled microphone is quieter than the microphone while only
     // the prompt plays (0.5 s … 2.4 s), and the caller's voice survives.
@@ -102,12 +122,16 @@ fn recorded_interruption_stops_the_prompt() {
     let o = script("tts-interrupted.sh", &[], &scene, &out, &[]);
     assert_clean(&o, "tts-interrupted.sh");
     let t = text(&o);
-    assert!(t.contains("tts-interrupted"), "prompt was not interrupted:\n{t}");
+    assert!(
+        t.contains("tts-interrupted"),
+        "prompt was not interrupted:\n{t}"
+    );
     // What the caller heard ends soon after they started speaking (2.5 s):
     // the rest of the prompt (until about 6 s) never played.
     let heard = read_wav_f32(&out.join("heard.wav"));
     let prompt = read_wav_f32(&scene.join("prompt.wav"));
-    let loud_after = |x: &[f32], from: usize| x.iter().skip(from).filter(|v| v.abs() > 0.05).count();
+    let loud_after =
+        |x: &[f32], from: usize| x.iter().skip(from).filter(|v| v.abs() > 0.05).count();
     let from = 16000 * 35 / 10;
     assert!(loud_after(&prompt, from) > 4000, "test scene too short");
     assert!(
@@ -121,7 +145,10 @@ fn live_microphone_and_loudspeaker_example_runs() {
     init();
     let scene = scene_dir();
     let out = out_dir("live");
-    let mic = format!("filesrc location={} ! wavparse ! identity sync=true", scene.join("mic.wav").display());
+    let mic = format!(
+        "filesrc location={} ! wavparse ! identity sync=true",
+        scene.join("mic.wav").display()
+    );
     let o = script(
         "live-mic-speaker.sh",
         &[],
@@ -166,38 +193,64 @@ fn rtp_call(codec: &str, bot: &str, ports: (u16, u16)) -> (String, Vec<f32>) {
     // Both run until interrupted (udpsrc never ends): SIGINT + -e makes the
     // caller finalise its WAV.
     let mut b = Command::new("timeout");
-    b.args(["-s", "INT", "11", "bash"]).arg(root().join("pipelines").join(bot));
+    b.args(["-s", "INT", "11", "bash"])
+        .arg(root().join("pipelines").join(bot));
     env(&mut b);
-    let bot = b.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("bot");
+    let bot = b
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bot");
     let mut c = Command::new("timeout");
-    c.args(["-s", "INT", "9", "bash"]).arg(root().join("pipelines/rtp-caller.sh"));
+    c.args(["-s", "INT", "9", "bash"])
+        .arg(root().join("pipelines/rtp-caller.sh"));
     env(&mut c);
     let caller = c.output().expect("caller");
     let bot = bot.wait_with_output().expect("bot output");
     let bot_text = text(&bot);
     assert!(!bot_text.contains("ERROR"), "bot error:\n{bot_text}");
-    assert!(!text(&caller).contains("ERROR"), "caller error:\n{}", text(&caller));
+    assert!(
+        !text(&caller).contains("ERROR"),
+        "caller error:\n{}",
+        text(&caller)
+    );
     (bot_text, read_wav_f32(&out.join("received.wav")))
 }
 
 fn check_rtp(codec: &str, bot: &str, ports: (u16, u16)) {
     init();
     let (bot_text, received) = rtp_call(codec, bot, ports);
-    assert!(bot_text.contains("stage=(string)confirmed"), "bot did not detect the caller:\n{bot_text}");
-    assert!(bot_text.contains("tts-interrupted"), "bot did not stop its prompt:\n{bot_text}");
+    assert!(
+        bot_text.contains("stage=(string)confirmed"),
+        "bot did not detect the caller:\n{bot_text}"
+    );
+    assert!(
+        bot_text.contains("tts-interrupted"),
+        "bot did not stop its prompt:\n{bot_text}"
+    );
     // The prompt is ~6 s long; the caller barges in at 2.5 s. What the
     // caller received must end well before the prompt would have.
     let rate = if codec == "opus" { 48000.0 } else { 8000.0 };
     let prompt_s = read_wav_f32(&scene_dir().join("prompt.wav")).len() as f64 / 16000.0;
-    let loud: Vec<usize> =
-        received.iter().enumerate().filter(|(_, v)| v.abs() > 0.02).map(|(i, _)| i).collect();
+    let loud: Vec<usize> = received
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.abs() > 0.02)
+        .map(|(i, _)| i)
+        .collect();
     let (Some(first), Some(last)) = (loud.first(), loud.last()) else {
         panic!("the caller received nothing");
     };
     let heard_s = (last - first) as f64 / rate;
     println!("{codec}: caller heard {heard_s:.2} s of a {prompt_s:.2} s prompt");
-    assert!(heard_s > 1.0, "caller heard almost nothing ({heard_s:.2} s)");
-    assert!(heard_s < prompt_s - 1.5, "prompt kept playing: {heard_s:.2} s of {prompt_s:.2} s");
+    assert!(
+        heard_s > 1.0,
+        "caller heard almost nothing ({heard_s:.2} s)"
+    );
+    assert!(
+        heard_s < prompt_s - 1.5,
+        "prompt kept playing: {heard_s:.2} s of {prompt_s:.2} s"
+    );
 }
 
 #[test]
@@ -215,7 +268,11 @@ fn python_application_interrupts_its_prompt() {
     init();
     let scene = scene_dir();
     // Debian's python3 has PyGObject (python3-gi); another python3 on PATH may not.
-    let py = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let py = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
     let o = Command::new(py)
         .arg(root().join("examples/ivr_bot.py"))
         .arg("--caller")

@@ -1,0 +1,362 @@
+//! The far-end reference: what the loudspeaker played, converted to mono at
+//! the near end's rate and kept on a timeline of running time, so that every
+//! 10 ms near-end frame can be paired with the far-end audio of the same
+//! instant. Plain Rust: no pads, no locks.
+
+use rubato::{FftFixedIn, Resampler};
+use std::collections::VecDeque;
+
+/// How much far-end audio is kept ahead of the near end. A TTS that runs
+/// further ahead than this loses its oldest audio (counted in `dropped`).
+const MAX_SECONDS: usize = 3;
+/// Jumps in the far end's timestamps larger than this restart the timeline.
+const MAX_GAP_SECONDS: i64 = 2;
+
+pub struct FarReference {
+    /// Near-end rate: the rate of the ring.
+    rate: u32,
+    in_rate: u32,
+    in_channels: usize,
+    resampler: Option<FftFixedIn<f32>>,
+    /// Mono samples at `in_rate` waiting for a full resampler chunk.
+    pending: Vec<f32>,
+    res_in: Vec<Vec<f32>>,
+    res_out: Vec<Vec<f32>>,
+    /// Mono far-end samples at `rate`.
+    ring: VecDeque<f32>,
+    /// Timeline position (in samples at `rate` since running time 0) of ring[0].
+    ring_start: Option<i64>,
+    /// Where the next input sample belongs, in input samples since running time 0.
+    next_in: Option<i64>,
+    max_len: usize,
+    /// Samples lost because the far end ran too far ahead.
+    pub dropped: u64,
+}
+
+impl FarReference {
+    pub fn new(rate: u32, in_rate: u32, in_channels: usize) -> Result<Self, String> {
+        let chunk = in_rate as usize / 100;
+        let resampler = if in_rate != rate {
+            Some(
+                FftFixedIn::<f32>::new(in_rate as usize, rate as usize, chunk, 1, 1)
+                    .map_err(|e| format!("far-end resampler {in_rate} → {rate} Hz: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let res_out = match &resampler {
+            Some(r) => vec![vec![0.0; r.output_frames_max()]],
+            None => Vec::new(),
+        };
+        Ok(Self {
+            rate,
+            in_rate,
+            in_channels: in_channels.max(1),
+            resampler,
+            pending: Vec::with_capacity(chunk * 4),
+            res_in: vec![vec![0.0; chunk]],
+            res_out,
+            ring: VecDeque::with_capacity(rate as usize * MAX_SECONDS),
+            ring_start: None,
+            next_in: None,
+            max_len: rate as usize * MAX_SECONDS,
+            dropped: 0,
+        })
+    }
+
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    pub fn in_rate(&self) -> u32 {
+        self.in_rate
+    }
+
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    /// Forgets everything (flush, new stream).
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.ring.clear();
+        self.ring_start = None;
+        self.next_in = None;
+        if let Some(r) = self.resampler.as_mut() {
+            r.reset();
+        }
+    }
+
+    /// Delay the resampler adds, in ring samples.
+    fn resampler_delay(&self) -> i64 {
+        self.resampler
+            .as_ref()
+            .map_or(0, |r| r.output_delay() as i64)
+    }
+
+    /// Adds interleaved far-end audio whose first sample plays at `running_ns`
+    /// (None: continues where the last buffer ended). `silence` adds that many
+    /// frames of silence instead (a GAP).
+    pub fn push(&mut self, running_ns: Option<u64>, interleaved: &[f32], silence_frames: usize) {
+        let frames = if interleaved.is_empty() {
+            silence_frames
+        } else {
+            interleaved.len() / self.in_channels
+        };
+        if frames == 0 {
+            return;
+        }
+        if let Some(rt) = running_ns {
+            let at = ns_to_samples(rt, self.in_rate);
+            match self.next_in {
+                None => self.restart(at),
+                Some(expected) => {
+                    let gap = at - expected;
+                    let tolerance = i64::from(self.in_rate) / 100;
+                    if gap.abs() > i64::from(self.in_rate) * MAX_GAP_SECONDS {
+                        self.restart(at);
+                    } else if gap > tolerance {
+                        // A hole in the far end (the TTS paused): silence.
+                        self.push_mono(std::iter::repeat_n(0.0, gap as usize));
+                    }
+                    // Small overlaps and jitter are absorbed: the samples are
+                    // appended where the timeline expects them.
+                }
+            }
+        } else if self.next_in.is_none() {
+            return; // nothing to anchor untimed audio to
+        }
+        if interleaved.is_empty() {
+            self.push_mono(std::iter::repeat_n(0.0, frames));
+        } else {
+            let ch = self.in_channels;
+            let scale = 1.0 / ch as f32;
+            // Downmix: the AEC needs what reaches the room, one signal.
+            let iter = interleaved
+                .chunks_exact(ch)
+                .map(move |f| f.iter().sum::<f32>() * scale);
+            self.push_mono(iter);
+        }
+    }
+
+    fn restart(&mut self, at_in_samples: i64) {
+        self.pending.clear();
+        self.ring.clear();
+        if let Some(r) = self.resampler.as_mut() {
+            r.reset();
+        }
+        self.next_in = Some(at_in_samples);
+        let at = at_in_samples * i64::from(self.rate) / i64::from(self.in_rate);
+        self.ring_start = Some(at - self.resampler_delay());
+    }
+
+    fn push_mono(&mut self, samples: impl Iterator<Item = f32>) {
+        let mut n = 0i64;
+        match self.resampler.is_some() {
+            false => {
+                for s in samples {
+                    self.ring.push_back(s);
+                    n += 1;
+                }
+            }
+            true => {
+                for s in samples {
+                    self.pending.push(s);
+                    n += 1;
+                }
+                self.drain_resampler();
+            }
+        }
+        if let Some(next) = self.next_in.as_mut() {
+            *next += n;
+        }
+        self.bound();
+    }
+
+    fn drain_resampler(&mut self) {
+        let Some(r) = self.resampler.as_mut() else {
+            return;
+        };
+        let chunk = r.input_frames_next();
+        let mut used = 0;
+        while self.pending.len() - used >= chunk {
+            self.res_in[0].clear();
+            self.res_in[0].extend_from_slice(&self.pending[used..used + chunk]);
+            used += chunk;
+            match r.process_into_buffer(&self.res_in, &mut self.res_out, None) {
+                Ok((_, out_frames)) => {
+                    self.ring
+                        .extend(self.res_out[0].iter().take(out_frames).copied());
+                }
+                Err(_) => {
+                    // Sizes are fixed at construction; should not happen. Keep
+                    // the timeline right with silence rather than stall.
+                    let out = chunk * self.rate as usize / self.in_rate as usize;
+                    self.ring.extend(std::iter::repeat_n(0.0, out));
+                }
+            }
+        }
+        self.pending.drain(..used);
+    }
+
+    fn bound(&mut self) {
+        if self.ring.len() > self.max_len {
+            let excess = self.ring.len() - self.max_len;
+            self.ring.drain(..excess);
+            if let Some(s) = self.ring_start.as_mut() {
+                *s += excess as i64;
+            }
+            self.dropped += excess as u64;
+        }
+    }
+
+    /// Timeline position just after the last far sample we have, if any.
+    pub fn end(&self) -> Option<i64> {
+        self.ring_start.map(|s| s + self.ring.len() as i64)
+    }
+
+    /// Whether far audio up to `until_ns` (running time) is already here.
+    pub fn covers(&self, until_ns: u64) -> bool {
+        self.end()
+            .is_some_and(|e| e >= ns_to_samples(until_ns, self.rate))
+    }
+
+    /// Fills `out` with the far end at running time `at_ns` (silence where
+    /// there is none) and drops what is older. Returns whether any far sample
+    /// was real.
+    pub fn take(&mut self, at_ns: u64, out: &mut [f32]) -> bool {
+        out.fill(0.0);
+        let Some(start) = self.ring_start else {
+            return false;
+        };
+        let at = ns_to_samples(at_ns, self.rate);
+        let skip = at - start;
+        if skip > 0 {
+            let k = (skip as usize).min(self.ring.len());
+            self.ring.drain(..k);
+            self.ring_start = Some(start + k as i64);
+        }
+        let Some(start) = self.ring_start else {
+            return false;
+        };
+        // The far end may begin inside this frame.
+        let lead = (start - at).max(0) as usize;
+        if lead >= out.len() {
+            return false;
+        }
+        let mut real = false;
+        for (o, s) in out[lead..].iter_mut().zip(self.ring.iter()) {
+            *o = *s;
+            real = true;
+        }
+        real
+    }
+}
+
+fn ns_to_samples(ns: u64, rate: u32) -> i64 {
+    (u128::from(ns) * u128::from(rate) / 1_000_000_000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn ramp(n: usize, from: f32) -> Vec<f32> {
+        (0..n).map(|i| from + i as f32).collect()
+    }
+
+    #[test]
+    fn pairs_far_and_near_by_running_time() {
+        let mut f = FarReference::new(16000, 16000, 1).unwrap();
+        f.push(Some(100 * MS), &ramp(1600, 0.0), 0);
+        let mut out = vec![0.0; 160];
+        // Before the far end starts: silence.
+        assert!(!f.take(80 * MS, &mut out));
+        assert!(out.iter().all(|&v| v == 0.0));
+        // A frame straddling the start: 10 ms of silence then far samples.
+        assert!(f.take(95 * MS, &mut out));
+        assert_eq!(out[79], 0.0);
+        assert_eq!(out[80], 0.0); // the first far sample is 0.0 itself
+        assert_eq!(out[81], 1.0);
+        // Exactly aligned.
+        assert!(f.take(110 * MS, &mut out));
+        assert_eq!(out[0], 160.0);
+        assert_eq!(out[159], 319.0);
+        // Skipping ahead drops what is older.
+        assert!(f.take(150 * MS, &mut out));
+        assert_eq!(out[0], 800.0);
+        assert!(f.covers(190 * MS));
+        assert!(!f.covers(201 * MS));
+    }
+
+    #[test]
+    fn downmixes_stereo_and_fills_gaps_with_silence() {
+        let mut f = FarReference::new(8000, 8000, 2).unwrap();
+        let stereo: Vec<f32> = (0..80).flat_map(|_| [0.2f32, 0.4]).collect();
+        f.push(Some(0), &stereo, 0);
+        // 20 ms hole, then more audio.
+        f.push(Some(30 * MS), &stereo, 0);
+        let mut out = vec![0.0; 80];
+        f.take(0, &mut out);
+        assert!(out.iter().all(|v| (v - 0.3).abs() < 1e-6));
+        f.take(10 * MS, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0), "hole is silence");
+        f.take(30 * MS, &mut out);
+        assert!(out.iter().all(|v| (v - 0.3).abs() < 1e-6));
+    }
+
+    #[test]
+    fn resamples_and_keeps_time() {
+        let mut f = FarReference::new(16000, 48000, 1).unwrap();
+        // 200 ms of a 440 Hz tone at 48 kHz.
+        let tone: Vec<f32> = (0..9600)
+            .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 48000.0).sin() * 0.5)
+            .collect();
+        f.push(Some(0), &tone, 0);
+        let mut out = vec![0.0; 160];
+        assert!(f.take(100 * MS, &mut out));
+        let rms = (out.iter().map(|v| v * v).sum::<f32>() / 160.0).sqrt();
+        assert!((rms - 0.354).abs() < 0.03, "rms {rms}");
+        // Compare phase with the ideal tone at 16 kHz at the same time.
+        let ideal: Vec<f32> = (1600..1760)
+            .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 16000.0).sin() * 0.5)
+            .collect();
+        let err: f32 = out
+            .iter()
+            .zip(&ideal)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / 160.0;
+        assert!(
+            err < 0.05,
+            "resampled far end is misaligned: mean error {err}"
+        );
+    }
+
+    #[test]
+    fn bounded_when_the_far_end_runs_ahead() {
+        let mut f = FarReference::new(8000, 8000, 1).unwrap();
+        for i in 0..50u64 {
+            f.push(Some(i * 100 * MS), &vec![0.1; 800], 0);
+        }
+        assert!(f.ring.len() <= 8000 * MAX_SECONDS);
+        assert!(f.dropped > 0);
+        let mut out = vec![0.0; 80];
+        assert!(f.take(4900 * MS, &mut out));
+    }
+
+    #[test]
+    fn gap_buffers_are_silence() {
+        let mut f = FarReference::new(16000, 16000, 1).unwrap();
+        f.push(Some(0), &[0.5; 160], 0);
+        f.push(Some(10 * MS), &[], 160);
+        f.push(Some(20 * MS), &[0.5; 160], 0);
+        let mut out = vec![0.0; 160];
+        f.take(10 * MS, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0));
+        f.take(20 * MS, &mut out);
+        assert!(out.iter().all(|&v| v == 0.5));
+    }
+}

@@ -1,0 +1,1124 @@
+// Lock order: `settings` may be taken while `state` is held, never the reverse.
+// Neither is held across pad calls, finish_buffer, posting or notify.
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+use std::sync::{LazyLock, Mutex};
+use webrtc_audio_processing as wap;
+
+use super::NoiseSuppression;
+use super::far::FarReference;
+use crate::audio;
+use crate::protocol::{self, Structure};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "bargeinaec",
+        gst::DebugColorFlags::empty(),
+        Some("Barge-in echo canceller"),
+    )
+});
+
+const DEFAULT_ECHO_CANCEL: bool = true;
+const DEFAULT_NOISE_SUPPRESSION: NoiseSuppression = NoiseSuppression::None;
+const DEFAULT_HIGH_PASS_FILTER: bool = true;
+const DEFAULT_GAIN_CONTROL: bool = false;
+const DEFAULT_DELAY_MS: u32 = 0;
+const DEFAULT_STATS_INTERVAL_MS: u32 = 1000;
+
+/// Far-end level above which the TTS counts as playing (dBFS).
+const FAR_ACTIVE_DB: f64 = -50.0;
+/// Far activity lasts this long after the far end falls silent: the echo's
+/// delay and the room's reverberation outlive the last far sample.
+const FAR_HANGOVER_MS: u64 = 300;
+/// Measured echo reduction from which the canceller counts as converged.
+const CONVERGED_ERLE_DB: f64 = 10.0;
+/// Smoothing of the measured ERLE, in frames (10 ms each).
+const ERLE_SMOOTHING_FRAMES: f64 = 50.0;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    echo_cancel: bool,
+    noise_suppression: NoiseSuppression,
+    high_pass_filter: bool,
+    gain_control: bool,
+    delay_ms: u32,
+    stats_interval_ms: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            echo_cancel: DEFAULT_ECHO_CANCEL,
+            noise_suppression: DEFAULT_NOISE_SUPPRESSION,
+            high_pass_filter: DEFAULT_HIGH_PASS_FILTER,
+            gain_control: DEFAULT_GAIN_CONTROL,
+            delay_ms: DEFAULT_DELAY_MS,
+            stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
+        }
+    }
+}
+
+impl Settings {
+    /// Nothing to do: samples pass bit-exact without touching WebRTC.
+    fn bypass(&self) -> bool {
+        !self.echo_cancel
+            && self.noise_suppression == NoiseSuppression::None
+            && !self.high_pass_filter
+            && !self.gain_control
+    }
+
+    fn webrtc_config(&self) -> wap::Config {
+        use wap::config;
+        wap::Config {
+            echo_canceller: self.echo_cancel.then_some(config::EchoCanceller::Full {
+                stream_delay_ms: (self.delay_ms > 0).then(|| self.delay_ms.min(500) as u16),
+            }),
+            noise_suppression: match self.noise_suppression {
+                NoiseSuppression::None => None,
+                level => Some(config::NoiseSuppression {
+                    level: match level {
+                        NoiseSuppression::Low => config::NoiseSuppressionLevel::Low,
+                        NoiseSuppression::Moderate => config::NoiseSuppressionLevel::Moderate,
+                        NoiseSuppression::High => config::NoiseSuppressionLevel::High,
+                        _ => config::NoiseSuppressionLevel::VeryHigh,
+                    },
+                    ..Default::default()
+                }),
+            },
+            high_pass_filter: self.high_pass_filter.then(config::HighPassFilter::default),
+            gain_controller: self.gain_control.then(|| {
+                config::GainController::GainController2(config::GainController2 {
+                    adaptive_digital: Some(config::AdaptiveDigital::default()),
+                    ..Default::default()
+                })
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// The near end: format, WebRTC instance, framing and timestamps.
+struct Near {
+    info: gst_audio::AudioInfo,
+    processor: wap::Processor,
+    applied: Option<Settings>,
+    /// Samples per channel in a 10 ms frame.
+    spf: usize,
+    /// Interleaved f32 samples waiting to fill a frame.
+    acc: Vec<f32>,
+    /// PTS of the first sample output since the last resync, and how many
+    /// samples per channel were output since: output timestamps never drift.
+    base_pts: Option<gst::ClockTime>,
+    emitted: u64,
+    cap: Vec<Vec<f32>>,
+    far_frame: Vec<f32>,
+    out: Vec<f32>,
+    warned_dsp: bool,
+}
+
+impl Near {
+    fn new(info: gst_audio::AudioInfo) -> Result<Self, String> {
+        let rate = info.rate();
+        let processor = wap::Processor::new(rate).map_err(|e| e.to_string())?;
+        let spf = rate as usize / 100;
+        let channels = info.channels() as usize;
+        Ok(Self {
+            info,
+            processor,
+            applied: None,
+            spf,
+            acc: Vec::with_capacity(spf * channels * 4),
+            base_pts: None,
+            emitted: 0,
+            cap: vec![vec![0.0; spf]; channels],
+            far_frame: vec![0.0; spf],
+            out: Vec::with_capacity(spf * channels * 4),
+            warned_dsp: false,
+        })
+    }
+
+    fn rate(&self) -> u32 {
+        self.info.rate()
+    }
+
+    fn channels(&self) -> usize {
+        self.info.channels() as usize
+    }
+
+    fn frames_to_time(&self, frames: u64) -> gst::ClockTime {
+        gst::ClockTime::from_nseconds(
+            frames
+                .mul_div_floor(gst::ClockTime::SECOND.nseconds(), u64::from(self.rate()))
+                .unwrap_or(0),
+        )
+    }
+
+    /// PTS of the next sample to be output, counting what waits in `acc`.
+    fn expected_pts(&self) -> Option<gst::ClockTime> {
+        let pending = (self.acc.len() / self.channels()) as u64;
+        self.base_pts
+            .map(|b| b + self.frames_to_time(self.emitted + pending))
+    }
+}
+
+/// What one aggregate() call wants sent once the state lock is released.
+#[derive(Default)]
+struct Outgoing {
+    buffer: Option<gst::Buffer>,
+    activity: Option<protocol::FarActivity>,
+    stats: Option<protocol::AecStats>,
+    warning: Option<String>,
+}
+
+struct State {
+    near: Option<Near>,
+    far_info: Option<gst_audio::AudioInfo>,
+    far: Option<FarReference>,
+    far_warned: bool,
+    warned_no_pts: bool,
+    /// Far activity as last computed, its hangover, and what was last sent.
+    far_active: bool,
+    hangover_frames: u64,
+    far_level_db: f64,
+    sent_activity: Option<(bool, bool)>,
+    converged: bool,
+    /// Smoothed near energy before/after processing over far-only frames.
+    erle_in: f64,
+    erle_out: f64,
+    frames: u64,
+    far_missing_frames: u64,
+    frames_since_stats: u64,
+    stats: protocol::AecStats,
+    output_started: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            near: None,
+            far_info: None,
+            far: None,
+            far_warned: false,
+            warned_no_pts: false,
+            far_active: false,
+            hangover_frames: 0,
+            far_level_db: -120.0,
+            sent_activity: None,
+            converged: false,
+            erle_in: 0.0,
+            erle_out: 0.0,
+            frames: 0,
+            far_missing_frames: 0,
+            frames_since_stats: 0,
+            stats: protocol::AecStats {
+                erle_db: f64::NAN,
+                erl_db: f64::NAN,
+                delay_ms: -1,
+                residual_echo_likelihood: f64::NAN,
+                residual_echo_likelihood_recent_max: f64::NAN,
+                measured_erle_db: f64::NAN,
+                ..Default::default()
+            },
+            output_started: false,
+        }
+    }
+}
+
+impl State {
+    /// (Re)builds the far-end converter once both formats are known.
+    fn setup_far(&mut self) -> Result<(), String> {
+        let (Some(near), Some(far_info)) = (self.near.as_ref(), self.far_info.as_ref()) else {
+            return Ok(());
+        };
+        let keep = self.far.as_ref().is_some_and(|f| {
+            f.rate() == near.rate()
+                && f.in_rate() == far_info.rate()
+                && f.in_channels() == far_info.channels() as usize
+        });
+        if !keep {
+            self.far = Some(FarReference::new(
+                near.rate(),
+                far_info.rate(),
+                far_info.channels() as usize,
+            )?);
+        }
+        Ok(())
+    }
+
+    fn reset_stream(&mut self) {
+        if let Some(near) = self.near.as_mut() {
+            near.acc.clear();
+            near.base_pts = None;
+            near.emitted = 0;
+        }
+        if let Some(far) = self.far.as_mut() {
+            far.reset();
+        }
+        self.far_active = false;
+        self.hangover_frames = 0;
+        self.sent_activity = None;
+        self.output_started = false;
+    }
+}
+
+pub struct BargeInAec {
+    near_pad: gst_base::AggregatorPad,
+    far_pad: gst_base::AggregatorPad,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for BargeInAec {
+    const NAME: &'static str = "GstBargeInAec";
+    type Type = super::BargeInAec;
+    type ParentType = gst_base::Aggregator;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let near_pad = gst::PadBuilder::<gst_base::AggregatorPad>::from_template(
+            &klass.pad_template("sink").expect("sink template"),
+        )
+        .build();
+        let far_pad = gst::PadBuilder::<gst_base::AggregatorPad>::from_template(
+            &klass.pad_template("far_sink").expect("far_sink template"),
+        )
+        .build();
+        Self {
+            near_pad,
+            far_pad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State::default()),
+        }
+    }
+}
+
+impl ObjectImpl for BargeInAec {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecBoolean::builder("echo-cancel")
+                    .nick("Echo cancel")
+                    .blurb("Remove the far end's echo (WebRTC AEC3) from the near end")
+                    .default_value(DEFAULT_ECHO_CANCEL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default(
+                    "noise-suppression",
+                    DEFAULT_NOISE_SUPPRESSION,
+                )
+                .nick("Noise suppression")
+                .blurb(
+                    "WebRTC noise suppression on the near end. Off by default: the \
+                     speech detector copes with noise, and suppression blunts the \
+                     onsets it reacts to",
+                )
+                .mutable_playing()
+                .build(),
+                glib::ParamSpecBoolean::builder("high-pass-filter")
+                    .nick("High-pass filter")
+                    .blurb("Remove rumble and DC below about 80 Hz from the near end")
+                    .default_value(DEFAULT_HIGH_PASS_FILTER)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("gain-control")
+                    .nick("Gain control")
+                    .blurb(
+                        "Automatic gain control (WebRTC AGC2) on the near end. Off by \
+                         default: gain that follows the echo fights the detector",
+                    )
+                    .default_value(DEFAULT_GAIN_CONTROL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("delay-ms")
+                    .nick("Delay hint")
+                    .blurb(
+                        "Echo path delay in ms outside the pipeline's timestamps (e.g. \
+                         sound card buffers); 0 lets AEC3 estimate it",
+                    )
+                    .minimum(0)
+                    .maximum(500)
+                    .default_value(DEFAULT_DELAY_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("stats-interval-ms")
+                    .nick("Statistics interval")
+                    .blurb(
+                        "Period of bargein-aec-stats bus messages in ms of stream time; \
+                         0 disables them",
+                    )
+                    .minimum(0)
+                    .maximum(60_000)
+                    .default_value(DEFAULT_STATS_INTERVAL_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Latest echo canceller statistics (a bargein-aec-stats structure)")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "echo-cancel" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing echo-cancel from {} to {v}",
+                    s.echo_cancel
+                );
+                s.echo_cancel = v;
+            }
+            "noise-suppression" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing noise-suppression from {:?} to {v:?}",
+                    s.noise_suppression
+                );
+                s.noise_suppression = v;
+            }
+            "high-pass-filter" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing high-pass-filter from {} to {v}",
+                    s.high_pass_filter
+                );
+                s.high_pass_filter = v;
+            }
+            "gain-control" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing gain-control from {} to {v}",
+                    s.gain_control
+                );
+                s.gain_control = v;
+            }
+            "delay-ms" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing delay-ms from {} to {v}",
+                    s.delay_ms
+                );
+                s.delay_ms = v;
+            }
+            "stats-interval-ms" => {
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing stats-interval-ms from {} to {v}",
+                    s.stats_interval_ms
+                );
+                s.stats_interval_ms = v;
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "stats" => self.state.lock().unwrap().stats.to_structure().to_value(),
+            name => {
+                let s = self.settings.lock().unwrap();
+                match name {
+                    "echo-cancel" => s.echo_cancel.to_value(),
+                    "noise-suppression" => s.noise_suppression.to_value(),
+                    "high-pass-filter" => s.high_pass_filter.to_value(),
+                    "gain-control" => s.gain_control.to_value(),
+                    "delay-ms" => s.delay_ms.to_value(),
+                    "stats-interval-ms" => s.stats_interval_ms.to_value(),
+                    _ => unimplemented!(),
+                }
+            }
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.near_pad).expect("add sink pad");
+        obj.add_pad(&self.far_pad).expect("add far_sink pad");
+        // A TTS that has not started yet must not hold the microphone back.
+        obj.set_ignore_inactive_pads(true);
+        // One 10 ms frame of buffering when buffers are not frame-sized.
+        obj.set_latency(gst::ClockTime::from_mseconds(10), None);
+    }
+}
+
+impl GstObjectImpl for BargeInAec {}
+
+impl ElementImpl for BargeInAec {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Barge-in echo canceller",
+                "Filter/Effect/Audio",
+                "Removes the echo of the far end (what the user hears: far_sink) from the \
+                 near end (the microphone: sink) with WebRTC AEC3; tells the detector \
+                 downstream when the far end is active (bargein-far-activity)",
+                "gst-bargein developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = audio::SUPPORTED_CAPS.clone();
+            vec![
+                gst::PadTemplate::with_gtype(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                    gst_base::AggregatorPad::static_type(),
+                )
+                .expect("src template"),
+                gst::PadTemplate::with_gtype(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                    gst_base::AggregatorPad::static_type(),
+                )
+                .expect("sink template"),
+                gst::PadTemplate::with_gtype(
+                    "far_sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                    gst_base::AggregatorPad::static_type(),
+                )
+                .expect("far_sink template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        _templ: &gst::PadTemplate,
+        _name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        None
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        let ret = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::ReadyToPaused && self.far_pad.peer().is_none() {
+            // Nothing will ever arrive on an unlinked far_sink: mark it finished so a
+            // non-live pipeline does not wait for it (live ones time out anyway).
+            gst::info!(
+                CAT,
+                imp = self,
+                "far_sink is not linked: echo cancellation has no reference"
+            );
+            let _ = self
+                .far_pad
+                .send_event(gst::event::StreamStart::new("bargeinaec-no-far"));
+            let _ = self
+                .far_pad
+                .send_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                    gst::ClockTime,
+                >::new()));
+            let _ = self.far_pad.send_event(gst::event::Eos::new());
+        }
+        Ok(ret)
+    }
+}
+
+impl AggregatorImpl for BargeInAec {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = State::default();
+        gst::debug!(CAT, imp = self, "Started");
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = State::default();
+        gst::debug!(CAT, imp = self, "Stopped");
+        Ok(())
+    }
+
+    fn next_time(&self) -> Option<gst::ClockTime> {
+        self.obj().simple_get_next_time()
+    }
+
+    fn flush(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.state.lock().unwrap().reset_stream();
+        self.parent_flush()
+    }
+
+    fn sink_query(&self, pad: &gst_base::AggregatorPad, query: &mut gst::QueryRef) -> bool {
+        let accept = match query.view() {
+            gst::QueryView::AcceptCaps(q) => Some(q.caps_owned()),
+            _ => None,
+        };
+        let res = self.parent_sink_query(pad, query);
+        if let (Some(caps), gst::QueryView::AcceptCaps(q)) = (accept, query.view())
+            && !q.result()
+        {
+            gst::warning!(
+                CAT,
+                obj = pad,
+                "Refusing {caps}: bargeinaec takes interleaved F32LE or S16LE, mono or \
+                 stereo, at 8000, 16000, 32000 or 48000 Hz; insert `audioconvert ! \
+                 audioresample` before {}",
+                pad.name()
+            );
+        }
+        res
+    }
+
+    fn sink_event(&self, pad: &gst_base::AggregatorPad, event: gst::Event) -> bool {
+        let is_near = pad == &self.near_pad;
+        match event.view() {
+            gst::EventView::Caps(c) => {
+                let caps = c.caps_owned();
+                let Ok(info) = gst_audio::AudioInfo::from_caps(&caps) else {
+                    gst::error!(CAT, obj = pad, "Unusable caps {caps}");
+                    return false;
+                };
+                if !audio::SUPPORTED_CAPS.can_intersect(&caps) {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ("Unsupported audio format on {}: {caps}", pad.name()),
+                        [
+                            "insert `audioconvert ! audioresample` to get F32LE/S16LE at 8/16/32/48 kHz"
+                        ]
+                    );
+                    return false;
+                }
+                gst::info!(CAT, obj = pad, "Caps {caps}");
+                let result = {
+                    let mut state = self.state.lock().unwrap();
+                    if is_near {
+                        let same = state.near.as_ref().is_some_and(|n| n.info == info);
+                        if !same {
+                            match Near::new(info) {
+                                Ok(near) => state.near = Some(near),
+                                Err(e) => {
+                                    drop(state);
+                                    gst::element_imp_error!(
+                                        self,
+                                        gst::LibraryError::Init,
+                                        ("Could not create the WebRTC audio processor"),
+                                        ["{e}"]
+                                    );
+                                    return false;
+                                }
+                            }
+                        }
+                    } else {
+                        state.far_info = Some(info);
+                    }
+                    state.setup_far()
+                };
+                if let Err(e) = result {
+                    gst::warning!(CAT, imp = self, "Far end unusable, no reference: {e}");
+                }
+                if is_near {
+                    self.obj().set_src_caps(&caps);
+                }
+            }
+            gst::EventView::Segment(s) if is_near => {
+                if let Ok(seg) = s.segment().clone().downcast::<gst::ClockTime>() {
+                    self.obj().update_segment(&seg);
+                } else {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ("bargeinaec needs time segments on its sink pad")
+                    );
+                    return false;
+                }
+            }
+            gst::EventView::StreamStart(_) if !is_near => {
+                if let Some(far) = self.state.lock().unwrap().far.as_mut() {
+                    far.reset();
+                }
+            }
+            _ => {}
+        }
+        self.parent_sink_event(pad, event)
+    }
+
+    fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // Everything the far end has delivered goes onto its timeline first.
+        while let Some(buf) = self.far_pad.pop_buffer() {
+            self.push_far(&buf);
+        }
+
+        let Some(peeked) = self.near_pad.peek_buffer() else {
+            if self.near_pad.is_eos() {
+                let out = self.drain();
+                self.send(out)?;
+                return Err(gst::FlowError::Eos);
+            }
+            return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
+        };
+        let near_segment = self
+            .near_pad
+            .segment()
+            .downcast::<gst::ClockTime>()
+            .map_err(|_| gst::FlowError::NotNegotiated)?;
+
+        // Wait for the far end only while it may still come in time: not in
+        // live timeouts, and not when it is finished, unlinked or unknown.
+        let end_rt = peeked
+            .pts()
+            .map(|p| p + peeked.duration().unwrap_or(gst::ClockTime::ZERO))
+            .and_then(|end| near_segment.to_running_time(end));
+        if !timeout
+            && !self.far_pad.is_eos()
+            && self.far_pad.peer().is_some()
+            && let Some(end_rt) = end_rt
+        {
+            let covered = {
+                let state = self.state.lock().unwrap();
+                state
+                    .far
+                    .as_ref()
+                    .is_none_or(|f| f.covers(end_rt.nseconds()))
+                    || state.far_info.is_none()
+            };
+            if !covered && !self.far_pad.has_buffer() {
+                return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
+            }
+        }
+
+        let Some(buf) = self.near_pad.pop_buffer() else {
+            return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
+        };
+        let out = self.process_near(&buf, &near_segment)?;
+        self.send(out)
+    }
+}
+
+impl BargeInAec {
+    fn push_far(&self, buf: &gst::Buffer) {
+        let seg = self.far_pad.segment().downcast::<gst::ClockTime>().ok();
+        let rt = buf
+            .pts()
+            .and_then(|p| seg.as_ref().and_then(|s| s.to_running_time(p)))
+            .map(gst::ClockTime::nseconds);
+        let mut state = self.state.lock().unwrap();
+        let Some(far_info) = state.far_info.clone() else {
+            return;
+        };
+        let Some(far) = state.far.as_mut() else {
+            return;
+        };
+        let bpf = far_info.bpf() as usize;
+        if buf.flags().contains(gst::BufferFlags::GAP) && buf.size() == 0 {
+            let frames = buf
+                .duration()
+                .and_then(|d| {
+                    d.nseconds()
+                        .mul_div_floor(u64::from(far_info.rate()), 1_000_000_000)
+                })
+                .unwrap_or(0) as usize;
+            far.push(rt, &[], frames);
+            return;
+        }
+        let Ok(map) = buf.map_readable() else {
+            return;
+        };
+        if bpf == 0 || map.len() % bpf != 0 {
+            if !state.far_warned {
+                state.far_warned = true;
+                drop(map);
+                drop(state);
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "Far-end buffer of {} bytes is not a whole number of frames; ignored",
+                        buf.size()
+                    )
+                );
+            }
+            return;
+        }
+        let samples = to_f32(&map, far_info.format());
+        far.push(rt, &samples, 0);
+    }
+
+    /// Processes one near-end buffer; returns what to send.
+    fn process_near(
+        &self,
+        buf: &gst::Buffer,
+        segment: &gst::FormattedSegment<gst::ClockTime>,
+    ) -> Result<Outgoing, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state = self.state.lock().unwrap();
+        let mut out = Outgoing::default();
+        let state = &mut *state;
+        let near = state.near.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+        let bpf = near.info.bpf() as usize;
+        let channels = near.channels();
+
+        // Incoming samples, as f32.
+        let gap = buf.flags().contains(gst::BufferFlags::GAP) && buf.size() == 0;
+        let samples: Vec<f32> = if gap {
+            let frames = buf
+                .duration()
+                .and_then(|d| {
+                    d.nseconds()
+                        .mul_div_floor(u64::from(near.rate()), 1_000_000_000)
+                })
+                .unwrap_or(0) as usize;
+            vec![0.0; frames * channels]
+        } else {
+            let map = buf.map_readable().map_err(|_| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("Could not map buffer"));
+                gst::FlowError::Error
+            })?;
+            if map.len() % bpf != 0 {
+                let len = map.len();
+                drop(map);
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("Buffer of {len} bytes is not a whole number of {bpf}-byte frames")
+                );
+                return Err(gst::FlowError::Error);
+            }
+            to_f32(&map, near.info.format())
+        };
+
+        // Timestamps: follow the input, but keep output continuous.
+        match buf.pts() {
+            Some(pts) => {
+                let expected = near.expected_pts();
+                let tolerance = near.frames_to_time(near.spf as u64 / 2);
+                let jumped = expected.is_none_or(|e| e.absdiff(pts) > tolerance);
+                if jumped || buf.flags().contains(gst::BufferFlags::DISCONT) {
+                    if !near.acc.is_empty() {
+                        // Emit what waits, padded, before jumping.
+                        self.process_frames(&settings, state, segment, true, &mut out);
+                    }
+                    let near = state.near.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+                    if expected.is_some() && jumped {
+                        gst::debug!(CAT, imp = self, "Near end jumps to {pts}");
+                    }
+                    near.base_pts = Some(pts);
+                    near.emitted = 0;
+                }
+            }
+            None => {
+                if !state.warned_no_pts {
+                    state.warned_no_pts = true;
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "Near-end buffer without PTS: continuing from the sample count"
+                    );
+                }
+                let near = state.near.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+                if near.base_pts.is_none() {
+                    near.base_pts = Some(segment.start().unwrap_or(gst::ClockTime::ZERO));
+                }
+            }
+        }
+        if let Some(near) = state.near.as_mut() {
+            near.acc.extend_from_slice(&samples);
+        }
+        self.process_frames(&settings, state, segment, false, &mut out);
+        Ok(out)
+    }
+
+    /// Runs every complete frame in the accumulator (with `pad`, also the last
+    /// partial one, padded with silence but output at its real length).
+    fn process_frames(
+        &self,
+        settings: &Settings,
+        state: &mut State,
+        segment: &gst::FormattedSegment<gst::ClockTime>,
+        pad: bool,
+        out: &mut Outgoing,
+    ) {
+        let Some(near) = state.near.as_mut() else {
+            return;
+        };
+        let channels = near.channels();
+        let n = near.spf * channels;
+        let real_frames = near.acc.len() / channels;
+        if pad && near.acc.len() % n != 0 {
+            let full = near.acc.len().div_ceil(n) * n;
+            near.acc.resize(full, 0.0);
+        }
+        let frames = near.acc.len() / n;
+        if frames == 0 {
+            return;
+        }
+        let out_frames = if pad { real_frames } else { frames * near.spf };
+
+        if near.applied.as_ref() != Some(settings) {
+            near.processor.set_config(settings.webrtc_config());
+            near.applied = Some(settings.clone());
+        }
+        let bypass = settings.bypass();
+        let base = near.base_pts.unwrap_or(gst::ClockTime::ZERO);
+        near.out.clear();
+        let hangover = FAR_HANGOVER_MS / 10;
+        for f in 0..frames {
+            let first = near.emitted + (f * near.spf) as u64;
+            let pts = base + near.frames_to_time(first);
+            let rt = segment.to_running_time(pts).map(gst::ClockTime::nseconds);
+            let frame = &near.acc[f * n..(f + 1) * n];
+
+            let has_far = match (state.far.as_mut(), rt) {
+                (Some(far), Some(rt)) => far.take(rt, &mut near.far_frame),
+                _ => {
+                    near.far_frame.fill(0.0);
+                    false
+                }
+            };
+            if !has_far {
+                state.far_missing_frames += 1;
+            }
+            let level = audio::level_db(&near.far_frame);
+            state.far_level_db = level;
+            if level > FAR_ACTIVE_DB {
+                state.far_active = true;
+                state.hangover_frames = hangover;
+            } else if state.hangover_frames > 0 {
+                state.hangover_frames -= 1;
+            } else {
+                state.far_active = false;
+            }
+
+            let start = near.out.len();
+            if bypass {
+                near.out.extend_from_slice(frame);
+            } else {
+                for (ch, cap) in near.cap.iter_mut().enumerate() {
+                    for (j, v) in cap.iter_mut().enumerate() {
+                        *v = frame.get(j * channels + ch).copied().unwrap_or(0.0);
+                    }
+                }
+                let res = near
+                    .processor
+                    .analyze_render_frame([near.far_frame.as_slice()])
+                    .and_then(|_| near.processor.process_capture_frame(near.cap.iter_mut()));
+                match res {
+                    Ok(()) => {
+                        for j in 0..near.spf {
+                            for cap in &near.cap {
+                                near.out.push(cap.get(j).copied().unwrap_or(0.0));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if !near.warned_dsp {
+                            near.warned_dsp = true;
+                            out.warning = Some(format!(
+                                "WebRTC processing failed ({e}); passing audio through"
+                            ));
+                        }
+                        near.out.extend_from_slice(frame);
+                    }
+                }
+            }
+
+            // Echo reduction measured while only the far end plays: the
+            // near end then is echo (plus noise).
+            if state.far_active && settings.echo_cancel {
+                let e_in = energy(frame);
+                let e_out = energy(&near.out[start..]);
+                let a = 1.0 / ERLE_SMOOTHING_FRAMES;
+                state.erle_in = (1.0 - a) * state.erle_in + a * e_in;
+                state.erle_out = (1.0 - a) * state.erle_out + a * e_out;
+                let erle = 10.0 * (state.erle_in / state.erle_out.max(1e-12)).log10();
+                if erle > CONVERGED_ERLE_DB && state.erle_in > 1e-7 {
+                    state.converged = true;
+                }
+            }
+            state.frames += 1;
+            state.frames_since_stats += 1;
+        }
+
+        // Output buffer in the near end's format, continuous timestamps.
+        let format = near.info.format();
+        let produced = &near.out[..(out_frames * channels).min(near.out.len())];
+        let pts = base + near.frames_to_time(near.emitted);
+        let end = base + near.frames_to_time(near.emitted + out_frames as u64);
+        let mut buffer = from_f32(produced, format);
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(pts);
+            b.set_duration(end - pts);
+        }
+        near.emitted += out_frames as u64;
+        near.acc.drain(..frames * n);
+        if pad {
+            near.acc.clear();
+        }
+
+        out.buffer = match out.buffer.take() {
+            // A padded remainder before a jump, then this buffer: send both as one list
+            // would complicate; merge instead (both are contiguous at the old base).
+            Some(prev) => Some(append(prev, buffer)),
+            None => Some(buffer),
+        };
+
+        let now = (state.far_active, state.converged);
+        if state.sent_activity != Some(now) {
+            state.sent_activity = Some(now);
+            out.activity = Some(protocol::FarActivity {
+                active: state.far_active,
+                level_db: state.far_level_db,
+                converged: state.converged,
+            });
+        }
+
+        if settings.stats_interval_ms > 0
+            && state.frames_since_stats * 10 >= u64::from(settings.stats_interval_ms)
+        {
+            state.frames_since_stats = 0;
+            let st = near.processor.get_stats();
+            state.stats = protocol::AecStats {
+                erle_db: st.echo_return_loss_enhancement.unwrap_or(f64::NAN),
+                erl_db: st.echo_return_loss.unwrap_or(f64::NAN),
+                delay_ms: st.delay_ms.map_or(-1, |d| d as i32),
+                residual_echo_likelihood: st.residual_echo_likelihood.unwrap_or(f64::NAN),
+                residual_echo_likelihood_recent_max: st
+                    .residual_echo_likelihood_recent_max
+                    .unwrap_or(f64::NAN),
+                measured_erle_db: if state.erle_in > 0.0 {
+                    10.0 * (state.erle_in / state.erle_out.max(1e-12)).log10()
+                } else {
+                    f64::NAN
+                },
+                far_active: state.far_active,
+                frames: state.frames,
+                far_missing_frames: state.far_missing_frames,
+            };
+            out.stats = Some(state.stats.clone());
+        }
+    }
+
+    /// End of the near end: the partial frame goes out, padded for WebRTC.
+    fn drain(&self) -> Outgoing {
+        let settings = self.settings.lock().unwrap().clone();
+        let segment = self
+            .near_pad
+            .segment()
+            .downcast::<gst::ClockTime>()
+            .unwrap_or_else(|_| gst::FormattedSegment::new());
+        let mut state = self.state.lock().unwrap();
+        let mut out = Outgoing::default();
+        if state.near.as_ref().is_some_and(|n| !n.acc.is_empty()) {
+            self.process_frames(&settings, &mut state, &segment, true, &mut out);
+        }
+        out
+    }
+
+    /// Sends what processing produced, with no lock held.
+    fn send(&self, out: Outgoing) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if let Some(w) = out.warning {
+            gst::element_imp_warning!(self, gst::LibraryError::Failed, ("{w}"));
+        }
+        let obj = self.obj();
+        let mut result = Ok(gst::FlowSuccess::Ok);
+        if let Some(buffer) = out.buffer.filter(|b| b.size() > 0) {
+            let started = std::mem::replace(&mut self.state.lock().unwrap().output_started, true);
+            // The activity event describes this buffer, so it goes just before
+            // it — except before the very first buffer, which carries caps and
+            // segment downstream first.
+            if started && let Some(a) = out.activity.as_ref() {
+                self.send_activity(a);
+            }
+            result = obj.finish_buffer(buffer);
+            if !started && let Some(a) = out.activity.as_ref() {
+                self.send_activity(a);
+            }
+        }
+        if let Some(stats) = out.stats {
+            let _ = obj.post_message(stats.message(&*obj));
+            obj.notify("stats");
+        }
+        result
+    }
+
+    fn send_activity(&self, a: &protocol::FarActivity) {
+        gst::debug!(
+            CAT,
+            imp = self,
+            "Far end active={} ({:.1} dBFS) converged={}",
+            a.active,
+            a.level_db,
+            a.converged
+        );
+        if !self.obj().src_pad().push_event(a.downstream_event()) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Nobody downstream took the far-activity event"
+            );
+        }
+    }
+}
+
+fn energy(x: &[f32]) -> f64 {
+    x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len().max(1) as f64
+}
+
+fn to_f32(bytes: &[u8], format: gst_audio::AudioFormat) -> Vec<f32> {
+    match format {
+        gst_audio::AudioFormat::S16le => bytes
+            .chunks_exact(2)
+            .map(|c| audio::s16_to_f32(i16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        _ => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    }
+}
+
+fn from_f32(samples: &[f32], format: gst_audio::AudioFormat) -> gst::Buffer {
+    let bytes: Vec<u8> = match format {
+        gst_audio::AudioFormat::S16le => samples
+            .iter()
+            .flat_map(|&s| audio::f32_to_s16(s).to_le_bytes())
+            .collect(),
+        _ => samples.iter().flat_map(|s| s.to_le_bytes()).collect(),
+    };
+    gst::Buffer::from_mut_slice(bytes)
+}
+
+/// Joins two contiguous output buffers into one.
+fn append(first: gst::Buffer, second: gst::Buffer) -> gst::Buffer {
+    let pts = first.pts();
+    let dur = first.duration().zip(second.duration()).map(|(a, b)| a + b);
+    let mut joined = first;
+    joined.append(second);
+    if let Some(b) = joined.get_mut() {
+        b.set_pts(pts);
+        b.set_duration(dur);
+    }
+    joined
+}
