@@ -118,6 +118,10 @@ struct Near {
     far_frame: Vec<f32>,
     out: Vec<f32>,
     warned_dsp: bool,
+    /// Processing delay of this stream, fixed when it starts (see `dsp_delay`),
+    /// and how much of it is still to be dropped from the output.
+    delay: Option<usize>,
+    skip: usize,
 }
 
 impl Near {
@@ -138,6 +142,8 @@ impl Near {
             far_frame: vec![0.0; spf],
             out: Vec::with_capacity(spf * channels * 4),
             warned_dsp: false,
+            delay: None,
+            skip: 0,
         })
     }
 
@@ -157,11 +163,48 @@ impl Near {
         )
     }
 
+    /// Before the stream ends or jumps: queue silence so the samples still
+    /// inside WebRTC's delay come out; the next stream measures anew.
+    fn push_tail(&mut self) {
+        let tail = self.delay.unwrap_or(0).saturating_sub(self.skip);
+        self.acc
+            .extend(std::iter::repeat_n(0.0, tail * self.channels()));
+        // Nothing more to hold back for what is left of this stream.
+        self.delay = Some(0);
+        self.skip = 0;
+    }
+
     /// PTS of the next sample to be output, counting what waits in `acc`.
     fn expected_pts(&self) -> Option<gst::ClockTime> {
         let pending = (self.acc.len() / self.channels()) as u64;
+        // Samples held back by WebRTC's delay were consumed but not yet output.
+        let held = self.delay.unwrap_or(0).saturating_sub(self.skip) as u64;
         self.base_pts
-            .map(|b| b + self.frames_to_time(self.emitted + pending))
+            .map(|b| b + self.frames_to_time(self.emitted + held + pending))
+    }
+}
+
+/// How many samples (per channel) WebRTC's processing delays the audio, as
+/// measured on webrtc-audio-processing 2.1 with noise (cross-correlation of
+/// output and input). AEC3 and the noise suppressor work in blocks that do not
+/// line up with 10 ms frames. The element drops this many samples at the start
+/// and flushes as many at the end, so output timestamps stay true to the sound.
+fn dsp_delay(rate: u32, settings: &Settings) -> usize {
+    if settings.bypass() {
+        return 0;
+    }
+    let ns = settings.noise_suppression != NoiseSuppression::None;
+    let table: [usize; 4] = match (settings.echo_cancel, ns) {
+        (true, true) => [136, 224, 452, 514],
+        (true, false) => [88, 128, 260, 430],
+        (false, true) => [72, 96, 196, 334],
+        (false, false) => [24, 0, 4, 46],
+    };
+    match rate {
+        8000 => table[0],
+        16000 => table[1],
+        32000 => table[2],
+        _ => table[3],
     }
 }
 
@@ -254,6 +297,8 @@ impl State {
             near.acc.clear();
             near.base_pts = None;
             near.emitted = 0;
+            near.delay = None;
+            near.skip = 0;
         }
         if let Some(far) = self.far.as_mut() {
             far.reset();
@@ -666,17 +711,14 @@ impl AggregatorImpl for BargeInAec {
     }
 
     fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
-        // Everything the far end has delivered goes onto its timeline first.
-        while let Some(buf) = self.far_pad.pop_buffer() {
-            self.push_far(&buf);
-        }
-
         let Some(peeked) = self.near_pad.peek_buffer() else {
             if self.near_pad.is_eos() {
                 let out = self.drain();
                 self.send(out)?;
                 return Err(gst::FlowError::Eos);
             }
+            // Keep the far end's timeline moving while the microphone is
+            // quiet, but never further than it will be needed.
             return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
         };
         let near_segment = self
@@ -684,29 +726,38 @@ impl AggregatorImpl for BargeInAec {
             .segment()
             .downcast::<gst::ClockTime>()
             .map_err(|_| gst::FlowError::NotNegotiated)?;
-
-        // Wait for the far end only while it may still come in time: not in
-        // live timeouts, and not when it is finished, unlinked or unknown.
         let end_rt = peeked
             .pts()
             .map(|p| p + peeked.duration().unwrap_or(gst::ClockTime::ZERO))
             .and_then(|end| near_segment.to_running_time(end));
+
+        // Take far-end buffers only until they cover this near-end buffer:
+        // a TTS that runs ahead waits in the pad's queue (backpressure)
+        // instead of overflowing the reference.
+        let far_covers = |this: &Self| match end_rt {
+            Some(end) => {
+                let state = this.state.lock().unwrap();
+                state.far.as_ref().is_some_and(|f| f.covers(end.nseconds()))
+            }
+            None => false,
+        };
+        while !far_covers(self) {
+            match self.far_pad.pop_buffer() {
+                Some(buf) => self.push_far(&buf),
+                None => break,
+            }
+        }
+
+        // Wait for the far end only while it may still come in time: not in
+        // live timeouts, and not when it is finished, unlinked or unknown.
         if !timeout
+            && end_rt.is_some()
+            && !far_covers(self)
             && !self.far_pad.is_eos()
             && self.far_pad.peer().is_some()
-            && let Some(end_rt) = end_rt
+            && self.state.lock().unwrap().far.is_some()
         {
-            let covered = {
-                let state = self.state.lock().unwrap();
-                state
-                    .far
-                    .as_ref()
-                    .is_none_or(|f| f.covers(end_rt.nseconds()))
-                    || state.far_info.is_none()
-            };
-            if !covered && !self.far_pad.has_buffer() {
-                return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
-            }
+            return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
         }
 
         let Some(buf) = self.near_pad.pop_buffer() else {
@@ -816,10 +867,16 @@ impl BargeInAec {
                 let tolerance = near.frames_to_time(near.spf as u64 / 2);
                 let jumped = expected.is_none_or(|e| e.absdiff(pts) > tolerance);
                 if jumped || buf.flags().contains(gst::BufferFlags::DISCONT) {
-                    if !near.acc.is_empty() {
-                        // Emit what waits, padded, before jumping.
-                        self.process_frames(&settings, state, segment, true, &mut out);
+                    if near.base_pts.is_some() {
+                        // Emit what waits (and what WebRTC still holds), padded, before jumping.
+                        near.push_tail();
+                        if !near.acc.is_empty() {
+                            self.process_frames(&settings, state, segment, true, &mut out);
+                        }
                     }
+                    let near = state.near.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+                    // The new stream position starts with WebRTC's delay again.
+                    near.delay = None;
                     let near = state.near.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
                     if expected.is_some() && jumped {
                         gst::debug!(CAT, imp = self, "Near end jumps to {pts}");
@@ -876,6 +933,11 @@ impl BargeInAec {
         }
         let out_frames = if pad { real_frames } else { frames * near.spf };
 
+        if near.delay.is_none() {
+            let d = dsp_delay(near.rate(), settings);
+            near.delay = Some(d);
+            near.skip = d;
+        }
         if near.applied.as_ref() != Some(settings) {
             near.processor.set_config(settings.webrtc_config());
             near.applied = Some(settings.clone());
@@ -963,7 +1025,11 @@ impl BargeInAec {
 
         // Output buffer in the near end's format, continuous timestamps.
         let format = near.info.format();
-        let produced = &near.out[..(out_frames * channels).min(near.out.len())];
+        let produced_len = (out_frames * channels).min(near.out.len());
+        let skip = near.skip.min(produced_len / channels);
+        near.skip -= skip;
+        let out_frames = out_frames - skip;
+        let produced = &near.out[skip * channels..produced_len];
         let pts = base + near.frames_to_time(near.emitted);
         let end = base + near.frames_to_time(near.emitted + out_frames as u64);
         let mut buffer = from_f32(produced, format);
@@ -1030,6 +1096,9 @@ impl BargeInAec {
             .unwrap_or_else(|_| gst::FormattedSegment::new());
         let mut state = self.state.lock().unwrap();
         let mut out = Outgoing::default();
+        if let Some(near) = state.near.as_mut() {
+            near.push_tail();
+        }
         if state.near.as_ref().is_some_and(|n| !n.acc.is_empty()) {
             self.process_frames(&settings, &mut state, &segment, true, &mut out);
         }

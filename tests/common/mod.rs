@@ -205,7 +205,9 @@ fn fxhash(s: &str) -> u64 {
 }
 
 /// A simple room: direct path after `delay_ms`, then exponentially decaying
-/// noise reaching -60 dB after `rt60_ms`, scaled by `gain`.
+/// noise reaching -60 dB after `rt60_ms`, with the reverberant energy 6 dB
+/// below the direct path (a small office with a loudspeaker phone), all
+/// scaled by `gain`.
 pub fn room_impulse_response(
     rate: u32,
     delay_ms: u32,
@@ -214,15 +216,19 @@ pub fn room_impulse_response(
     seed: u64,
 ) -> Vec<f32> {
     let delay = (rate as usize * delay_ms as usize) / 1000;
-    let tail = (rate as usize * rt60_ms as usize) / 1000;
-    let mut h = vec![0.0f32; delay + tail.max(1)];
+    let tail = ((rate as usize * rt60_ms as usize) / 1000).max(2);
+    let mut h = vec![0.0f32; delay + tail];
     h[delay] = 1.0;
     let n = noise(1.0, tail, seed);
+    let mut energy = 0.0f32;
     for (i, v) in n.iter().enumerate().skip(1) {
         // -60 dB at rt60: amplitude e^(-6.9 t / rt60)
         let env = (-6.9 * i as f32 / tail as f32).exp();
-        h[delay + i] = 0.3 * v * env;
+        h[delay + i] = v * env;
+        energy += (v * env).powi(2);
     }
+    let tail_gain = (0.25 / energy.max(1e-9)).sqrt();
+    h.iter_mut().skip(delay + 1).for_each(|v| *v *= tail_gain);
     h.iter_mut().for_each(|v| *v *= gain);
     h
 }

@@ -1,0 +1,426 @@
+//! bargeinaec on generated echo scenes: espeak-ng speech played into a
+//! simulated room and picked up again by the "microphone".
+
+mod common;
+
+use common::*;
+use gstbargein::protocol::{self, Structure};
+use std::sync::{Arc, Mutex};
+
+struct Run {
+    out: Vec<f32>,
+    messages: Vec<gst::Structure>,
+    /// What went downstream of the element, in order: "buffer" or an event name.
+    flow: Vec<String>,
+}
+
+/// Runs appsrc(far) + appsrc(near) → bargeinaec → appsink, non-live, with
+/// odd-sized buffers (7 ms) so the element's framing is exercised.
+fn run_aec(
+    far: Option<(&[f32], u32, u32)>,
+    near: &[f32],
+    rate: u32,
+    format: &str,
+    props: &[(&str, glib::Value)],
+) -> Run {
+    init();
+    let near_caps =
+        format!("audio/x-raw,format={format},rate={rate},channels=1,layout=interleaved");
+    let far_part = match far {
+        Some((_, far_rate, far_ch)) => format!(
+            "appsrc name=far format=time caps=audio/x-raw,format=F32LE,rate={far_rate},channels={far_ch},layout=interleaved ! aec.far_sink "
+        ),
+        None => String::new(),
+    };
+    let pipeline = gst::parse::launch(&format!(
+        "{far_part} appsrc name=near format=time caps={near_caps} ! aec.sink \
+         bargeinaec name=aec ! appsink name=out sync=false"
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let aec = pipeline.by_name("aec").expect("aec");
+    for (k, v) in props {
+        aec.set_property_from_value(k, v);
+    }
+    let flow = Arc::new(Mutex::new(Vec::new()));
+    let f2 = flow.clone();
+    aec.static_pad("src").expect("src").add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            let what = match &info.data {
+                Some(gst::PadProbeData::Buffer(_)) => "buffer".to_string(),
+                Some(gst::PadProbeData::Event(e)) => match e.structure() {
+                    Some(s) if e.type_() == gst::EventType::CustomDownstream => {
+                        s.name().to_string()
+                    }
+                    _ => format!("{:?}", e.type_()),
+                },
+                _ => return gst::PadProbeReturn::Ok,
+            };
+            f2.lock().unwrap().push(what);
+            gst::PadProbeReturn::Ok
+        },
+    );
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let o2 = out.clone();
+    let f32_out = format == "F32LE";
+    let sink = pipeline
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buf = sample.buffer().unwrap();
+                let mut o = o2.lock().unwrap();
+                if f32_out {
+                    o.extend(read_f32(buf));
+                } else {
+                    o.extend(read_s16(buf).into_iter().map(gstbargein::audio::s16_to_f32));
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+
+    let push = |name: &str, data: &[f32], rate: u32, ch: u32, fmt: &str| {
+        let src = pipeline
+            .by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        let step = (rate as usize * 7 / 1000) * ch as usize;
+        for (i, chunk) in data.chunks(step).enumerate() {
+            let first = (i * step / ch as usize) as u64;
+            let buf = if fmt == "F32LE" {
+                buffer_f32(chunk, ch, rate, first)
+            } else {
+                let s: Vec<i16> = chunk
+                    .iter()
+                    .map(|&v| gstbargein::audio::f32_to_s16(v))
+                    .collect();
+                buffer_s16(&s, ch, rate, first)
+            };
+            src.push_buffer(buf).unwrap();
+        }
+        src.end_of_stream().unwrap();
+    };
+    if let Some((far, far_rate, far_ch)) = far {
+        push("far", far, far_rate, far_ch, "F32LE");
+    }
+    push("near", near, rate, 1, format);
+
+    let bus = pipeline.bus().unwrap();
+    let mut messages = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("error: {} {:?}", e.error(), e.debug()),
+            gst::MessageView::Element(_) => messages.push(msg.structure().unwrap().to_owned()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let out = out.lock().unwrap().clone();
+    let flow = flow.lock().unwrap().clone();
+    Run {
+        out,
+        messages,
+        flow,
+    }
+}
+
+use gst::glib;
+
+/// Far = a prompt; mic = its echo through a room, plus quiet noise.
+fn echo_scene(rate: u32, delay_ms: u32) -> (Vec<f32>, Vec<f32>) {
+    let far: Vec<f32> = speech(
+        "Welcome to ABC Bank. For account balance, press 1. For recent transactions, press 2. \
+         For credit card services, press 3.",
+        "en-us+f3",
+        rate,
+    )
+    .iter()
+    .map(|v| v * 0.5)
+    .collect();
+    let room = room_impulse_response(rate, delay_ms, 250, 0.5, 5);
+    let echo = convolve(&far, &room);
+    let mic = mix(&echo, &noise(0.0003, far.len(), 9));
+    (far, mic)
+}
+
+/// ERLE over the second half (after convergence), where the far end is loud.
+fn erle_db(mic: &[f32], out: &[f32], rate: u32) -> f64 {
+    let half = mic.len() / 2;
+    let n = out.len().min(mic.len());
+    let (mut e_in, mut e_out) = (0f64, 0f64);
+    for block in (half..n).step_by(rate as usize / 100) {
+        let end = (block + rate as usize / 100).min(n);
+        let bi = rms(&mic[block..end]);
+        if bi > 0.01 {
+            e_in += bi * bi;
+            e_out += rms(&out[block..end]).powi(2);
+        }
+    }
+    10.0 * (e_in / e_out.max(1e-15)).log10()
+}
+
+#[test]
+fn cancels_echo_at_16_khz() {
+    let (far, mic) = echo_scene(16000, 120);
+    let run = run_aec(Some((&far, 16000, 1)), &mic, 16000, "F32LE", &[]);
+    assert_eq!(run.out.len(), mic.len(), "every near-end sample comes out");
+    let erle = erle_db(&mic, &run.out, 16000);
+    println!("ERLE 16 kHz: {erle:.1} dB");
+    assert!(erle >= 20.0, "ERLE {erle:.1} dB < 20 dB");
+}
+
+#[test]
+fn cancels_echo_at_48_khz_s16() {
+    let (far, mic) = echo_scene(48000, 60);
+    let run = run_aec(Some((&far, 48000, 1)), &mic, 48000, "S16LE", &[]);
+    assert_eq!(run.out.len(), mic.len());
+    let erle = erle_db(&mic, &run.out, 48000);
+    println!("ERLE 48 kHz: {erle:.1} dB");
+    assert!(erle >= 20.0, "ERLE {erle:.1} dB < 20 dB");
+}
+
+#[test]
+fn converts_a_far_end_at_another_rate_and_channel_count() {
+    let (far16, mic) = echo_scene(16000, 200);
+    // The same prompt as the TTS produced it: 48 kHz stereo.
+    let far48: Vec<f32> = speech(
+        "Welcome to ABC Bank. For account balance, press 1. For recent transactions, press 2. \
+         For credit card services, press 3.",
+        "en-us+f3",
+        48000,
+    )
+    .iter()
+    .flat_map(|v| [v * 0.5, v * 0.5])
+    .collect();
+    assert!((far48.len() / 6).abs_diff(far16.len()) < 200);
+    let run = run_aec(Some((&far48, 48000, 2)), &mic, 16000, "F32LE", &[]);
+    let erle = erle_db(&mic, &run.out, 16000);
+    println!("ERLE with a 48 kHz stereo far end: {erle:.1} dB");
+    assert!(erle >= 15.0, "ERLE {erle:.1} dB");
+}
+
+#[test]
+fn near_voice_survives_double_talk() {
+    let rate = 16000;
+    let (far, echo) = echo_scene(rate, 80);
+    let voice: Vec<f32> = speech(
+        "I would like to speak to customer service please",
+        "en-us",
+        rate,
+    )
+    .iter()
+    .map(|v| v * 0.4)
+    .collect();
+    // The caller talks over the second half of the prompt.
+    let start = far.len() / 2;
+    let mut near_clean = vec![0.0f32; far.len()];
+    for (i, v) in voice.iter().enumerate() {
+        if let Some(n) = near_clean.get_mut(start + i) {
+            *n = *v;
+        }
+    }
+    let mic = mix(&echo, &near_clean);
+    let run = run_aec(Some((&far, rate, 1)), &mic, rate, "F32LE", &[]);
+    let region = start..(start + voice.len()).min(far.len());
+    let out = &run.out[region.clone()];
+    let clean = &near_clean[region.clone()];
+    let corr = correlation(out, clean);
+    let level = db(rms(out) / rms(clean));
+    let corr_mic = correlation(&mic[region], clean);
+    println!("double talk: correlation {corr:.2} (mic {corr_mic:.2}), level {level:+.1} dB");
+    // The echo is gone where only the prompt plays, yet the caller is intact.
+    let echo_only = 0..start;
+    let reduction = db(rms(&mic[echo_only.clone()]) / rms(&run.out[echo_only]).max(1e-9));
+    println!("echo reduction before the caller speaks: {reduction:.1} dB");
+    assert!(reduction > 15.0, "echo reduced by {reduction:.1} dB only");
+    assert!(corr > 0.6, "caller's voice damaged: correlation {corr:.2}");
+    assert!(level > -6.0, "caller's voice attenuated by {level:.1} dB");
+}
+
+#[test]
+fn passthrough_is_bit_exact_without_processing() {
+    let (far, mic) = echo_scene(16000, 100);
+    let props = [
+        ("echo-cancel", false.to_value()),
+        ("high-pass-filter", false.to_value()),
+    ];
+    let run = run_aec(Some((&far, 16000, 1)), &mic, 16000, "F32LE", &props);
+    assert_eq!(run.out, mic, "F32 passthrough not bit-exact");
+    let mic_s16: Vec<f32> = mic
+        .iter()
+        .map(|&v| gstbargein::audio::s16_to_f32(gstbargein::audio::f32_to_s16(v)))
+        .collect();
+    let run = run_aec(Some((&far, 16000, 1)), &mic, 16000, "S16LE", &props);
+    assert_eq!(run.out, mic_s16, "S16 passthrough not bit-exact");
+}
+
+#[test]
+fn unsupported_caps_are_refused() {
+    init();
+    for caps in [
+        caps_f32(44100, 1),
+        caps_f32(16000, 6),
+        caps(gst_audio::AudioFormat::S24le, 16000, 1),
+    ] {
+        let mut h = gst_check::Harness::with_padnames("bargeinaec", Some("sink"), Some("src"));
+        h.set_src_caps(caps.clone());
+        let r = h.push(buffer_f32(&[0.0; 160], 1, 16000, 0));
+        assert_eq!(r, Err(gst::FlowError::NotNegotiated), "{caps} accepted");
+    }
+}
+
+#[test]
+fn live_near_end_flows_when_the_far_end_never_speaks() {
+    init();
+    let mut near = gst_check::Harness::with_padnames("bargeinaec", Some("sink"), Some("src"));
+    let el = near.element().unwrap();
+    // far_sink is linked (to a harness) but never receives anything.
+    let _far = gst_check::Harness::with_element(&el, Some("far_sink"), None);
+    near.set_src_caps(caps_f32(16000, 1));
+    near.use_testclock();
+    let mut expected_pts = gst::ClockTime::ZERO;
+    let mut total = 0usize;
+    for i in 0..50u64 {
+        // 20 ms buffers: two frames each.
+        let data = sine(300.0, 0.3, 16000, 320);
+        near.push(buffer_f32(&data, 1, 16000, i * 320)).unwrap();
+        near.crank_single_clock_wait().unwrap();
+        while let Some(b) = near.try_pull() {
+            assert_eq!(b.pts(), Some(expected_pts), "timestamps must be continuous");
+            expected_pts += b.duration().unwrap();
+            total += b.size() / 4;
+        }
+    }
+    assert!(
+        total >= 49 * 320,
+        "only {total} of {} samples came out",
+        50 * 320
+    );
+}
+
+#[test]
+fn upstream_events_reach_both_inputs() {
+    init();
+    let mut near = gst_check::Harness::with_padnames("bargeinaec", Some("sink"), Some("src"));
+    let el = near.element().unwrap();
+    let mut far = gst_check::Harness::with_element(&el, Some("far_sink"), None);
+    near.set_src_caps(caps_f32(16000, 1));
+    far.set_src_caps(caps_f32(16000, 1));
+    let decision = protocol::Bargein {
+        stage: protocol::Stage::Confirmed,
+        onset: gst::ClockTime::from_mseconds(100),
+        detected: gst::ClockTime::from_mseconds(300),
+        far_active: true,
+        source: protocol::Source::Speech,
+    };
+    assert!(near.push_upstream_event(decision.upstream_event()));
+    for (name, h) in [("sink", &mut near), ("far_sink", &mut far)] {
+        let got: Vec<_> = custom_upstream_events(h)
+            .iter()
+            .filter_map(|s| protocol::Bargein::from_structure(s).ok())
+            .collect();
+        assert_eq!(got, vec![decision.clone()], "upstream of {name}");
+    }
+}
+
+#[test]
+fn far_activity_follows_caps_and_segment_and_changes_only() {
+    let rate = 16000;
+    // 1 s silence, 2 s prompt, 1.5 s silence.
+    let mut far = vec![0.0f32; rate as usize];
+    far.extend(fit(
+        &speech("For account balance, press 1.", "en-us+f3", rate),
+        2 * rate as usize,
+    ));
+    far.extend(vec![0.0; rate as usize * 3 / 2]);
+    let mic = convolve(&far, &room_impulse_response(rate, 50, 200, 0.4, 1));
+    let run = run_aec(Some((&far, rate, 1)), &mic, rate, "F32LE", &[]);
+    let first_buffer = run
+        .flow
+        .iter()
+        .position(|f| f == "buffer")
+        .expect("a buffer");
+    for needed in ["StreamStart", "Caps", "Segment"] {
+        let at = run.flow.iter().position(|f| f == needed).expect(needed);
+        assert!(
+            at < first_buffer,
+            "{needed} after the first buffer: {:?}",
+            &run.flow[..first_buffer + 1]
+        );
+    }
+    let activity: Vec<usize> = run
+        .flow
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| *f == protocol::FarActivity::NAME)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        activity.iter().all(|&i| i > first_buffer),
+        "far activity before the first buffer"
+    );
+    // inactive at start, active for the prompt, inactive after (converged may add one).
+    assert!(
+        (3..=5).contains(&activity.len()),
+        "activity events: {:?}",
+        activity.len()
+    );
+}
+
+#[test]
+fn posts_stats_at_the_interval() {
+    let (far, mic) = echo_scene(16000, 100);
+    let run = run_aec(
+        Some((&far, 16000, 1)),
+        &mic,
+        16000,
+        "F32LE",
+        &[("stats-interval-ms", 500u32.to_value())],
+    );
+    let stats: Vec<protocol::AecStats> = run
+        .messages
+        .iter()
+        .filter_map(|s| protocol::AecStats::from_structure(s).ok())
+        .collect();
+    let expected = mic.len() / 8000;
+    assert!(
+        stats.len().abs_diff(expected) <= 1,
+        "{} stats messages, expected {expected}",
+        stats.len()
+    );
+    let last = stats.last().unwrap();
+    println!("last stats: {last:?}");
+    assert!(last.measured_erle_db > 10.0);
+    assert!(last.frames as usize >= mic.len() / 160 - 60);
+}
+
+#[test]
+fn property_defaults_match_the_design() {
+    init();
+    let el = gst::ElementFactory::make("bargeinaec").build().unwrap();
+    assert!(el.property::<bool>("echo-cancel"));
+    assert!(el.property::<bool>("high-pass-filter"));
+    assert!(!el.property::<bool>("gain-control"));
+    assert_eq!(el.property::<u32>("delay-ms"), 0);
+    assert_eq!(el.property::<u32>("stats-interval-ms"), 1000);
+    assert_eq!(
+        el.property::<gstbargein::bargeinaec::NoiseSuppression>("noise-suppression"),
+        gstbargein::bargeinaec::NoiseSuppression::None
+    );
+    let stats = el.property::<gst::Structure>("stats");
+    assert_eq!(stats.name(), protocol::AecStats::NAME);
+    for pad in ["sink", "far_sink", "src"] {
+        assert!(el.static_pad(pad).is_some(), "pad {pad}");
+    }
+    assert!(el.request_pad_simple("sink_%u").is_none());
+}
