@@ -1,6 +1,25 @@
-// Placeholder until the element lands.
-use gst::glib;
+//! `bargeinvad`: decides when the user really starts talking over the
+//! machine. Silero VAD v6 (pure Rust, tract) plus DTMF; two-stage decisions
+//! posted on the bus and sent upstream to `ttsducker`.
 
-pub fn register(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    Ok(())
+use gst::glib;
+use gst::prelude::*;
+
+pub mod decision;
+pub mod dtmf;
+pub mod engine;
+mod imp;
+
+glib::wrapper! {
+    pub struct BargeInVad(ObjectSubclass<imp::BargeInVad>)
+        @extends gst_audio::AudioFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "bargeinvad",
+        gst::Rank::NONE,
+        BargeInVad::static_type(),
+    )
 }

@@ -1,0 +1,297 @@
+//! The barge-in state machine: speech probabilities per frame in, two-stage
+//! decisions out. Plain Rust, times in nanoseconds of running time.
+//!
+//! ```text
+//! idle ──p≥thr──▶ candidate ──start-ms──▶ tentative ──confirm-ms──▶ confirmed
+//!   ▲                 │                        │                        │
+//!   └──── p<thr ──────┘   speech ends before ──┘ release      speech end┘
+//! ```
+//! "Speech ends" means the probability stayed below the threshold minus a
+//! hysteresis for `hangover`; shorter dips (between words) do not count.
+
+pub const MS: u64 = 1_000_000;
+/// The probability must fall this far below the threshold to count as silence.
+const HYSTERESIS: f64 = 0.15;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    pub threshold: f64,
+    pub far_end_threshold: f64,
+    pub start_ns: u64,
+    pub confirm_ns: u64,
+    pub hangover_ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    SpeechStart {
+        onset: u64,
+        detected: u64,
+        probability: f64,
+    },
+    Tentative {
+        onset: u64,
+        detected: u64,
+    },
+    Confirmed {
+        onset: u64,
+        detected: u64,
+    },
+    Release {
+        onset: u64,
+        detected: u64,
+        duration: u64,
+    },
+    SpeechEnd {
+        onset: u64,
+        end: u64,
+        duration: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Idle,
+    Candidate,
+    Tentative,
+    Confirmed,
+}
+
+#[derive(Debug)]
+pub struct Decider {
+    stage: Stage,
+    onset: u64,
+    last_speech_end: u64,
+    peak: f64,
+    /// Whether the far end was active at any time during the utterance.
+    pub far_active_seen: bool,
+}
+
+impl Default for Decider {
+    fn default() -> Self {
+        Self {
+            stage: Stage::Idle,
+            onset: 0,
+            last_speech_end: 0,
+            peak: 0.0,
+            far_active_seen: false,
+        }
+    }
+}
+
+impl Decider {
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    pub fn in_speech(&self) -> bool {
+        matches!(self.stage, Stage::Tentative | Stage::Confirmed)
+    }
+
+    /// Feeds one frame [start, end) with its speech probability. `onset_hint`
+    /// refines where the speech began inside the first speech frame(s).
+    pub fn push(
+        &mut self,
+        p: &Params,
+        start: u64,
+        end: u64,
+        prob: f64,
+        far_active: bool,
+        onset_hint: impl FnOnce() -> u64,
+        out: &mut Vec<Decision>,
+    ) {
+        let thr = if far_active {
+            p.far_end_threshold
+        } else {
+            p.threshold
+        };
+        let speech = prob >= thr;
+        let still = prob >= (thr - HYSTERESIS).max(0.0);
+        if far_active {
+            self.far_active_seen = true;
+        }
+        match self.stage {
+            Stage::Idle => {
+                if speech {
+                    self.stage = Stage::Candidate;
+                    self.onset = onset_hint().min(start);
+                    self.last_speech_end = end;
+                    self.peak = prob;
+                    self.far_active_seen = far_active;
+                }
+            }
+            _ => {
+                if still {
+                    self.last_speech_end = end;
+                    self.peak = self.peak.max(prob);
+                } else if end.saturating_sub(self.last_speech_end) >= p.hangover_ns
+                    || self.stage == Stage::Candidate
+                {
+                    self.finish(end, out);
+                    return;
+                }
+            }
+        }
+        // Stage changes on sustained speech.
+        let lasted = end.saturating_sub(self.onset);
+        if self.stage == Stage::Candidate && lasted >= p.start_ns {
+            self.stage = Stage::Tentative;
+            out.push(Decision::SpeechStart {
+                onset: self.onset,
+                detected: end,
+                probability: self.peak,
+            });
+            out.push(Decision::Tentative {
+                onset: self.onset,
+                detected: end,
+            });
+        }
+        if self.stage == Stage::Tentative && lasted >= p.confirm_ns {
+            self.stage = Stage::Confirmed;
+            out.push(Decision::Confirmed {
+                onset: self.onset,
+                detected: end,
+            });
+        }
+    }
+
+    fn finish(&mut self, now: u64, out: &mut Vec<Decision>) {
+        let duration = self.last_speech_end.saturating_sub(self.onset);
+        match self.stage {
+            Stage::Tentative => {
+                out.push(Decision::Release {
+                    onset: self.onset,
+                    detected: now,
+                    duration,
+                });
+                out.push(Decision::SpeechEnd {
+                    onset: self.onset,
+                    end: self.last_speech_end,
+                    duration,
+                });
+            }
+            Stage::Confirmed => {
+                out.push(Decision::SpeechEnd {
+                    onset: self.onset,
+                    end: self.last_speech_end,
+                    duration,
+                });
+            }
+            _ => {}
+        }
+        *self = Self::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: u64 = 32 * MS;
+
+    fn params() -> Params {
+        Params {
+            threshold: 0.5,
+            far_end_threshold: 0.8,
+            start_ns: 64 * MS,
+            confirm_ns: 256 * MS,
+            hangover_ns: 160 * MS,
+        }
+    }
+
+    fn feed(probs: &[f64], far: bool) -> Vec<(u64, Decision)> {
+        let p = params();
+        let mut d = Decider::default();
+        let mut all = Vec::new();
+        for (i, &prob) in probs.iter().enumerate() {
+            let mut out = Vec::new();
+            let s = i as u64 * F;
+            d.push(&p, s, s + F, prob, far, || s, &mut out);
+            all.extend(out.into_iter().map(|o| (i as u64, o)));
+        }
+        all
+    }
+
+    fn kinds(v: &[(u64, Decision)]) -> Vec<&'static str> {
+        v.iter()
+            .map(|(_, d)| match d {
+                Decision::SpeechStart { .. } => "start",
+                Decision::Tentative { .. } => "tentative",
+                Decision::Confirmed { .. } => "confirmed",
+                Decision::Release { .. } => "release",
+                Decision::SpeechEnd { .. } => "end",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sustained_speech_goes_tentative_then_confirmed_then_ends() {
+        let mut probs = vec![0.0; 5];
+        probs.extend([0.9; 20]);
+        probs.extend([0.0; 10]);
+        let got = feed(&probs, false);
+        assert_eq!(kinds(&got), ["start", "tentative", "confirmed", "end"]);
+        // onset = first speech frame; tentative after start-ms, confirmed after confirm-ms.
+        assert_eq!(
+            got[1].1,
+            Decision::Tentative {
+                onset: 5 * F,
+                detected: 7 * F
+            }
+        );
+        assert_eq!(
+            got[2].1,
+            Decision::Confirmed {
+                onset: 5 * F,
+                detected: 13 * F
+            }
+        );
+    }
+
+    #[test]
+    fn a_short_burst_is_released_never_confirmed() {
+        let mut probs = vec![0.0; 3];
+        probs.extend([0.9; 4]); // 128 ms
+        probs.extend([0.0; 10]);
+        let got = feed(&probs, false);
+        assert_eq!(kinds(&got), ["start", "tentative", "release", "end"]);
+    }
+
+    #[test]
+    fn a_single_frame_blip_does_nothing() {
+        let got = feed(&[0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0], false);
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn dips_shorter_than_the_hangover_do_not_split_speech() {
+        let mut probs = vec![0.9; 6];
+        probs.extend([0.1; 3]); // 96 ms pause between words
+        probs.extend([0.9; 6]);
+        probs.extend([0.0; 10]);
+        let got = feed(&probs, false);
+        assert_eq!(kinds(&got), ["start", "tentative", "confirmed", "end"]);
+    }
+
+    #[test]
+    fn hysteresis_keeps_speech_between_thresholds() {
+        let mut probs = vec![0.9; 3];
+        probs.extend([0.4; 10]); // below 0.5 but above 0.35
+        probs.extend([0.0; 10]);
+        assert_eq!(
+            kinds(&feed(&probs, false)),
+            ["start", "tentative", "confirmed", "end"]
+        );
+    }
+
+    #[test]
+    fn far_end_threshold_applies_while_the_far_end_plays() {
+        let mut probs = vec![0.7; 12];
+        probs.extend([0.0; 10]);
+        assert_eq!(
+            kinds(&feed(&probs, false))[..3],
+            ["start", "tentative", "confirmed"]
+        );
+        assert!(feed(&probs, true).is_empty(), "0.7 < far-end threshold 0.8");
+    }
+}

@@ -1,0 +1,787 @@
+// One lock is taken at a time: `settings` is copied out, then `state` is
+// used; messages and events are sent after both are released.
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_audio::subclass::prelude::*;
+use gst_base::prelude::*;
+use rubato::{FftFixedIn, Resampler};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use super::decision::{Decider, Decision, MS, Params};
+use super::dtmf::DtmfDetector;
+use super::engine::{self, ENGINE_RATE, Silero, VadEngine};
+use crate::audio;
+use crate::protocol::{self, Structure};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "bargeinvad",
+        gst::DebugColorFlags::empty(),
+        Some("Barge-in speech and DTMF detector"),
+    )
+});
+
+const DEFAULT_ENABLED: bool = true;
+const DEFAULT_SEND_EVENTS: bool = true;
+const DEFAULT_THRESHOLD: f64 = 0.5;
+const DEFAULT_FAR_END_THRESHOLD: f64 = 0.7;
+const DEFAULT_START_MS: u32 = 64;
+const DEFAULT_CONFIRM_MS: u32 = 256;
+const DEFAULT_HANGOVER_MS: u32 = 192;
+const DEFAULT_DTMF: bool = true;
+
+/// How much 16 kHz audio is kept to place onsets more precisely than a
+/// 32 ms frame.
+const HISTORY: usize = ENGINE_RATE as usize / 4;
+/// Onset refinement: 2 ms blocks, speech starts where the level first rises
+/// this far above the quietest block before it.
+const ONSET_BLOCK: usize = 32;
+const ONSET_RISE_DB: f64 = 12.0;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    enabled: bool,
+    send_events: bool,
+    threshold: f64,
+    far_end_threshold: f64,
+    start_ms: u32,
+    confirm_ms: u32,
+    hangover_ms: u32,
+    dtmf: bool,
+    model_path: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            enabled: DEFAULT_ENABLED,
+            send_events: DEFAULT_SEND_EVENTS,
+            threshold: DEFAULT_THRESHOLD,
+            far_end_threshold: DEFAULT_FAR_END_THRESHOLD,
+            start_ms: DEFAULT_START_MS,
+            confirm_ms: DEFAULT_CONFIRM_MS,
+            hangover_ms: DEFAULT_HANGOVER_MS,
+            dtmf: DEFAULT_DTMF,
+            model_path: None,
+        }
+    }
+}
+
+impl Settings {
+    fn params(&self) -> Params {
+        Params {
+            threshold: self.threshold,
+            far_end_threshold: self.far_end_threshold.max(self.threshold),
+            start_ns: u64::from(self.start_ms) * MS,
+            confirm_ns: u64::from(self.confirm_ms.max(self.start_ms)) * MS,
+            hangover_ns: u64::from(self.hangover_ms) * MS,
+        }
+    }
+}
+
+/// Per-stream analysis state (built in `setup`).
+struct Analysis {
+    info: gst_audio::AudioInfo,
+    resampler: Option<FftFixedIn<f32>>,
+    res_delay: u64,
+    chunk: usize,
+    /// Mono samples at the input rate waiting for a resampler chunk.
+    pending: Vec<f32>,
+    res_in: Vec<Vec<f32>>,
+    res_out: Vec<Vec<f32>>,
+    /// 16 kHz samples waiting for an engine frame.
+    frame_buf: Vec<f32>,
+    /// Recent 16 kHz samples, for onset refinement; index of history[0].
+    history: VecDeque<f32>,
+    history_start: u64,
+    /// 16 kHz samples handed to the engine so far (stream position).
+    engine_pos: u64,
+    /// Input samples seen so far, and the running time of input sample 0.
+    in_pos: u64,
+    origin_rt: Option<u64>,
+    dtmf: DtmfDetector,
+    mono: Vec<f32>,
+    last_prob: f64,
+}
+
+struct State {
+    engine: Box<dyn VadEngine>,
+    analysis: Option<Analysis>,
+    decider: Decider,
+    far_active: bool,
+    warned_no_pts: bool,
+}
+
+pub struct BargeInVad {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for BargeInVad {
+    const NAME: &'static str = "GstBargeInVad";
+    type Type = super::BargeInVad;
+    type ParentType = gst_audio::AudioFilter;
+
+    fn new() -> Self {
+        Self {
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+        }
+    }
+}
+
+impl ObjectImpl for BargeInVad {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecBoolean::builder("enabled")
+                    .nick("Enabled")
+                    .blurb("Make decisions; when false, audio passes and nothing is posted or sent")
+                    .default_value(DEFAULT_ENABLED)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("send-events")
+                    .nick("Send events")
+                    .blurb(
+                        "Send decisions upstream as custom events (to ttsducker) besides \
+                         posting them on the bus",
+                    )
+                    .default_value(DEFAULT_SEND_EVENTS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Threshold")
+                    .blurb("Speech probability (0-1) above which a frame is speech, while the far end is silent")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("far-end-threshold")
+                    .nick("Far-end threshold")
+                    .blurb(
+                        "Speech probability (0-1) needed while the far end plays (echo \
+                         risk); never below threshold",
+                    )
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_FAR_END_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("start-ms")
+                    .nick("Start")
+                    .blurb("Speech duration in ms before a tentative barge-in (duck)")
+                    .minimum(0)
+                    .maximum(5000)
+                    .default_value(DEFAULT_START_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("confirm-ms")
+                    .nick("Confirm")
+                    .blurb("Speech duration in ms before a confirmed barge-in (stop); at least start-ms")
+                    .minimum(0)
+                    .maximum(10000)
+                    .default_value(DEFAULT_CONFIRM_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("hangover-ms")
+                    .nick("Hangover")
+                    .blurb("Silence in ms that ends an utterance (shorter pauses between words do not)")
+                    .minimum(0)
+                    .maximum(5000)
+                    .default_value(DEFAULT_HANGOVER_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("dtmf")
+                    .nick("DTMF")
+                    .blurb("Detect keypad tones: a key press is a confirmed barge-in at once")
+                    .default_value(DEFAULT_DTMF)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("model-path")
+                    .nick("Model path")
+                    .blurb(
+                        "Silero VAD ONNX file (openvino_16k export); empty: \
+                         $BARGEIN_SILERO_MODEL, then ~/.cache/gst-bargein/models/",
+                    )
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        macro_rules! set {
+            ($field:ident) => {{
+                let v = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "Changing {} from {:?} to {:?}",
+                    pspec.name(),
+                    s.$field,
+                    v
+                );
+                s.$field = v;
+            }};
+        }
+        match pspec.name() {
+            "enabled" => set!(enabled),
+            "send-events" => set!(send_events),
+            "threshold" => set!(threshold),
+            "far-end-threshold" => set!(far_end_threshold),
+            "start-ms" => set!(start_ms),
+            "confirm-ms" => set!(confirm_ms),
+            "hangover-ms" => set!(hangover_ms),
+            "dtmf" => set!(dtmf),
+            "model-path" => {
+                let v: Option<String> = value.get().expect("type checked upstream");
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "model-path {v:?} applies at the next start"
+                );
+                s.model_path = v.filter(|p| !p.is_empty());
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "enabled" => s.enabled.to_value(),
+            "send-events" => s.send_events.to_value(),
+            "threshold" => s.threshold.to_value(),
+            "far-end-threshold" => s.far_end_threshold.to_value(),
+            "start-ms" => s.start_ms.to_value(),
+            "confirm-ms" => s.confirm_ms.to_value(),
+            "hangover-ms" => s.hangover_ms.to_value(),
+            "dtmf" => s.dtmf.to_value(),
+            "model-path" => s.model_path.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for BargeInVad {}
+
+impl ElementImpl for BargeInVad {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Barge-in detector",
+                "Filter/Analyzer/Audio",
+                "Detects a user talking (Silero VAD) or pressing keys (DTMF) over the \
+                 machine's speech; posts bargein-speech-start, bargein (tentative, \
+                 confirmed), bargein-release, bargein-speech-end and bargein-dtmf \
+                 messages and sends them upstream as custom events",
+                "gst-bargein developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = audio::SUPPORTED_CAPS.clone();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("src template"),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("sink template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for BargeInVad {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let configured = self.settings.lock().unwrap().model_path.clone();
+        let path = configured.map(PathBuf::from).or_else(engine::default_model_path).ok_or_else(|| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("No Silero VAD model: set model-path or BARGEIN_SILERO_MODEL (scripts/setup.sh fetches it)")
+            )
+        })?;
+        let silero = Silero::load(&path).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ("Could not load the Silero VAD model {}: {e}", path.display()),
+                ["run scripts/setup.sh to fetch it, or point model-path at a silero_vad_openvino_16k.onnx"]
+            )
+        })?;
+        gst::debug!(CAT, imp = self, "Loaded {}", path.display());
+        *self.state.lock().unwrap() = Some(State {
+            engine: Box::new(silero),
+            analysis: None,
+            decider: Decider::default(),
+            far_active: false,
+            warned_no_pts: false,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::CustomDownstream(_) => {
+                match protocol::FarActivity::from_event(&event) {
+                    Ok(a) => {
+                        if let Some(st) = self.state.lock().unwrap().as_mut() {
+                            st.far_active = a.active;
+                        }
+                        gst::debug!(CAT, imp = self, "Far end active: {}", a.active);
+                    }
+                    Err(protocol::ParseError::BadField(f)) => {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "Ignoring malformed far-activity event ({f})"
+                        );
+                    }
+                    Err(protocol::ParseError::OtherName) => {}
+                }
+            }
+            gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_) => self.reset_stream(),
+            _ => {}
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let segment = self.obj().segment().downcast::<gst::ClockTime>().ok();
+        let mut decisions = Vec::new();
+        let mut keys = Vec::new();
+        let (level, voiced, far_active) = {
+            let mut guard = self.state.lock().unwrap();
+            let st = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
+            self.analyse(
+                st,
+                &settings,
+                &map,
+                buf.pts(),
+                buf.flags(),
+                segment.as_ref(),
+                &mut decisions,
+                &mut keys,
+            )?
+        };
+        gst_audio::AudioLevelMeta::add(buf, level, voiced);
+        if settings.enabled {
+            self.send(&settings, decisions, keys, far_active);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl AudioFilterImpl for BargeInVad {
+    fn allowed_caps() -> &'static gst::Caps {
+        &audio::SUPPORTED_CAPS
+    }
+
+    fn setup(&self, info: &gst_audio::AudioInfo) -> Result<(), gst::LoggableError> {
+        let rate = info.rate();
+        let chunk = rate as usize / 100;
+        let resampler = if rate != ENGINE_RATE {
+            Some(
+                FftFixedIn::<f32>::new(rate as usize, ENGINE_RATE as usize, chunk, 1, 1)
+                    .map_err(|e| gst::loggable_error!(CAT, "resampler {rate} → 16000: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let res_delay = resampler.as_ref().map_or(0, |r| r.output_delay() as u64);
+        let res_out = vec![vec![
+            0.0;
+            resampler.as_ref().map_or(0, |r| r.output_frames_max())
+        ]];
+        let mut guard = self.state.lock().unwrap();
+        let st = guard
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "not started"))?;
+        st.engine.reset();
+        st.decider.reset();
+        st.analysis = Some(Analysis {
+            info: info.clone(),
+            resampler,
+            res_delay,
+            chunk,
+            pending: Vec::with_capacity(chunk * 2),
+            res_in: vec![vec![0.0; chunk]],
+            res_out,
+            frame_buf: Vec::with_capacity(1024),
+            history: VecDeque::with_capacity(HISTORY),
+            history_start: 0,
+            engine_pos: 0,
+            in_pos: 0,
+            origin_rt: None,
+            dtmf: DtmfDetector::new(rate),
+            mono: Vec::with_capacity(4096),
+            last_prob: 0.0,
+        });
+        gst::info!(CAT, imp = self, "Analysing {info:?}");
+        Ok(())
+    }
+}
+
+impl BargeInVad {
+    fn reset_stream(&self) {
+        if let Some(st) = self.state.lock().unwrap().as_mut() {
+            st.engine.reset();
+            st.decider.reset();
+            if let Some(a) = st.analysis.as_mut() {
+                a.pending.clear();
+                a.frame_buf.clear();
+                a.history.clear();
+                a.history_start = 0;
+                a.engine_pos = 0;
+                a.in_pos = 0;
+                a.origin_rt = None;
+                a.dtmf = DtmfDetector::new(a.info.rate());
+                if let Some(r) = a.resampler.as_mut() {
+                    r.reset();
+                }
+            }
+        }
+    }
+
+    /// Runs DTMF and the speech engine over one buffer. Returns the buffer's
+    /// level (dBov, as a positive number like GstAudioLevelMeta wants) and
+    /// whether it is voiced.
+    #[allow(clippy::too_many_arguments)]
+    fn analyse(
+        &self,
+        st: &mut State,
+        settings: &Settings,
+        data: &[u8],
+        pts: Option<gst::ClockTime>,
+        flags: gst::BufferFlags,
+        segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
+        decisions: &mut Vec<Decision>,
+        keys: &mut Vec<(char, u64, u64)>,
+    ) -> Result<(u8, bool, bool), gst::FlowError> {
+        let a = st.analysis.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+        let bpf = a.info.bpf() as usize;
+        if bpf == 0 || data.len() % bpf != 0 {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                (
+                    "Buffer of {} bytes is not a whole number of {bpf}-byte frames",
+                    data.len()
+                )
+            );
+            return Err(gst::FlowError::Error);
+        }
+        let rate = u64::from(a.info.rate());
+        let channels = a.info.channels() as usize;
+
+        // Anchor the sample timeline to running time; re-anchor on DISCONT.
+        let rt = pts.and_then(|p| segment.and_then(|s| s.to_running_time(p)));
+        match rt {
+            Some(rt) if a.origin_rt.is_none() || flags.contains(gst::BufferFlags::DISCONT) => {
+                let offset = a
+                    .in_pos
+                    .mul_div_floor(gst::ClockTime::SECOND.nseconds(), rate)
+                    .unwrap_or(0);
+                a.origin_rt = Some(rt.nseconds().saturating_sub(offset));
+            }
+            None if !st.warned_no_pts => {
+                st.warned_no_pts = true;
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "Buffer without timestamp: times continue from the sample count"
+                );
+                a.origin_rt.get_or_insert(0);
+            }
+            _ => {}
+        }
+        let origin = a.origin_rt.unwrap_or(0);
+
+        // Mono, f32.
+        a.mono.clear();
+        match a.info.format() {
+            gst_audio::AudioFormat::S16le => {
+                for f in data.chunks_exact(2 * channels) {
+                    let s: f32 = f
+                        .chunks_exact(2)
+                        .map(|c| audio::s16_to_f32(i16::from_le_bytes([c[0], c[1]])))
+                        .sum();
+                    a.mono.push(s / channels as f32);
+                }
+            }
+            _ => {
+                for f in data.chunks_exact(4 * channels) {
+                    let s: f32 = f
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .sum();
+                    a.mono.push(s / channels as f32);
+                }
+            }
+        }
+        let level = audio::level_db(&a.mono);
+        let in_start = a.in_pos;
+        a.in_pos += a.mono.len() as u64;
+        let to_ns =
+            |samples: u64, r: u64| origin + samples.mul_div_floor(1_000_000_000, r).unwrap_or(0);
+
+        if settings.dtmf {
+            let mut found = Vec::new();
+            a.dtmf.push(&a.mono, &mut found);
+            for k in found {
+                keys.push((
+                    k.digit,
+                    to_ns(k.onset_sample, rate),
+                    to_ns(k.detected_sample, rate),
+                ));
+            }
+        }
+        let _ = in_start;
+
+        // To 16 kHz.
+        let mut fresh: Vec<f32> = Vec::new();
+        match a.resampler.as_mut() {
+            None => fresh.extend_from_slice(&a.mono),
+            Some(r) => {
+                a.pending.extend_from_slice(&a.mono);
+                let mut used = 0;
+                while a.pending.len() - used >= a.chunk {
+                    a.res_in[0].clear();
+                    a.res_in[0].extend_from_slice(&a.pending[used..used + a.chunk]);
+                    used += a.chunk;
+                    if let Ok((_, n)) = r.process_into_buffer(&a.res_in, &mut a.res_out, None) {
+                        fresh.extend(a.res_out[0].iter().take(n));
+                    }
+                }
+                a.pending.drain(..used);
+            }
+        }
+
+        // Engine frames.
+        let params = settings.params();
+        let frame_len = st.engine.frame_len();
+        let er = u64::from(ENGINE_RATE);
+        for s in fresh {
+            a.frame_buf.push(s);
+            if a.history.len() == HISTORY {
+                a.history.pop_front();
+                a.history_start += 1;
+            }
+            a.history.push_back(s);
+            if a.frame_buf.len() < frame_len {
+                continue;
+            }
+            let prob = match st.engine.process(&a.frame_buf) {
+                Ok(p) => f64::from(p),
+                Err(e) => {
+                    gst::warning!(CAT, imp = self, "VAD engine failed: {e}");
+                    0.0
+                }
+            };
+            a.frame_buf.clear();
+            a.last_prob = prob;
+            // Where this frame was in the input, undoing the resampler's delay.
+            let start16 = a.engine_pos.saturating_sub(a.res_delay);
+            a.engine_pos += frame_len as u64;
+            let end16 = a.engine_pos.saturating_sub(a.res_delay);
+            let (start, end) = (to_ns(start16, er), to_ns(end16, er));
+            let history = &a.history;
+            let hist_start = a.history_start;
+            let res_delay = a.res_delay;
+            let hint = || {
+                refine_onset(history, hist_start, start16 + res_delay, frame_len)
+                    .map_or(start, |i| to_ns(i.saturating_sub(res_delay), er))
+            };
+            st.decider
+                .push(&params, start, end, prob, st.far_active, hint, decisions);
+            gst::trace!(
+                CAT,
+                imp = self,
+                "p={prob:.3} at {}",
+                gst::ClockTime::from_nseconds(start)
+            );
+        }
+        let voiced = st.decider.in_speech() || a.last_prob >= params.threshold;
+        let dbov = (-level).clamp(0.0, 127.0) as u8;
+        Ok((dbov, voiced, st.far_active))
+    }
+
+    fn send(
+        &self,
+        settings: &Settings,
+        decisions: Vec<Decision>,
+        keys: Vec<(char, u64, u64)>,
+        far_active: bool,
+    ) {
+        let obj = self.obj();
+        let t = gst::ClockTime::from_nseconds;
+        let mut out: Vec<gst::Structure> = Vec::new();
+        for d in decisions {
+            let s = match d {
+                Decision::SpeechStart {
+                    onset,
+                    detected,
+                    probability,
+                } => protocol::SpeechStart {
+                    onset: t(onset),
+                    detected: t(detected),
+                    probability,
+                    far_active,
+                }
+                .to_structure(),
+                Decision::Tentative { onset, detected }
+                | Decision::Confirmed { onset, detected } => {
+                    let stage = if matches!(d, Decision::Tentative { .. }) {
+                        protocol::Stage::Tentative
+                    } else {
+                        protocol::Stage::Confirmed
+                    };
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "Barge-in {} (onset {})",
+                        stage.as_str(),
+                        t(onset)
+                    );
+                    protocol::Bargein {
+                        stage,
+                        onset: t(onset),
+                        detected: t(detected),
+                        far_active,
+                        source: protocol::Source::Speech,
+                    }
+                    .to_structure()
+                }
+                Decision::Release {
+                    onset,
+                    detected,
+                    duration,
+                } => {
+                    gst::info!(CAT, imp = self, "Release (onset {})", t(onset));
+                    protocol::BargeinRelease {
+                        onset: t(onset),
+                        detected: t(detected),
+                        duration: t(duration),
+                    }
+                    .to_structure()
+                }
+                Decision::SpeechEnd {
+                    onset,
+                    end,
+                    duration,
+                } => protocol::SpeechEnd {
+                    onset: t(onset),
+                    end: t(end),
+                    duration: t(duration),
+                }
+                .to_structure(),
+            };
+            out.push(s);
+        }
+        for (digit, onset, detected) in keys {
+            gst::info!(CAT, imp = self, "DTMF {digit} (onset {})", t(onset));
+            out.push(
+                protocol::Dtmf {
+                    digit: digit.to_string(),
+                    onset: t(onset),
+                    detected: t(detected),
+                }
+                .to_structure(),
+            );
+            out.push(
+                protocol::Bargein {
+                    stage: protocol::Stage::Confirmed,
+                    onset: t(onset),
+                    detected: t(detected),
+                    far_active,
+                    source: protocol::Source::Dtmf,
+                }
+                .to_structure(),
+            );
+        }
+        for s in out {
+            let _ = obj.post_message(gst::message::Element::builder(s.clone()).src(&*obj).build());
+            if settings.send_events
+                && !obj
+                    .sink_pads()
+                    .first()
+                    .is_some_and(|p| p.push_event(gst::event::CustomUpstream::new(s)))
+            {
+                gst::debug!(CAT, imp = self, "Nobody upstream took the decision event");
+            }
+        }
+    }
+}
+
+/// Where speech began, at 2 ms resolution: the first block, in the 64 ms
+/// before the end of the first speech frame, whose level rises `ONSET_RISE_DB`
+/// above the quietest block before it. `frame_start` is a 16 kHz stream index.
+fn refine_onset(
+    history: &VecDeque<f32>,
+    hist_start: u64,
+    frame_start: u64,
+    frame_len: usize,
+) -> Option<u64> {
+    let frame_end = frame_start + frame_len as u64;
+    let from = frame_end
+        .saturating_sub(2 * frame_len as u64 + 4800)
+        .max(hist_start);
+    let search_from = frame_end.saturating_sub(2 * frame_len as u64).max(from);
+    let level = |at: u64| -> Option<f64> {
+        let i = usize::try_from(at.checked_sub(hist_start)?).ok()?;
+        let block: Vec<f32> = history
+            .range(i..(i + ONSET_BLOCK).min(history.len()))
+            .copied()
+            .collect();
+        (block.len() == ONSET_BLOCK).then(|| audio::level_db(&block))
+    };
+    let mut floor = f64::INFINITY;
+    let mut at = from;
+    while at + (ONSET_BLOCK as u64) <= search_from {
+        if let Some(l) = level(at) {
+            floor = floor.min(l);
+        }
+        at += ONSET_BLOCK as u64;
+    }
+    let floor = if floor.is_finite() { floor } else { -90.0 };
+    let mut at = search_from;
+    while at + (ONSET_BLOCK as u64) <= frame_end {
+        if level(at).is_some_and(|l| l > floor + ONSET_RISE_DB && l > -55.0) {
+            return Some(at);
+        }
+        at += ONSET_BLOCK as u64;
+    }
+    None
+}
