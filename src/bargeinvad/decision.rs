@@ -132,8 +132,9 @@ impl Decider {
                 }
             }
         }
-        // Stage changes on sustained speech.
-        let lasted = end.saturating_sub(self.onset);
+        // Stage changes on sustained speech: measured to the last speech
+        // frame, so a hangover of silence never confirms a short noise.
+        let lasted = self.last_speech_end.saturating_sub(self.onset);
         if self.stage == Stage::Candidate && lasted >= p.start_ns {
             self.stage = Stage::Tentative;
             out.push(Decision::SpeechStart {
