@@ -106,7 +106,7 @@ fn normalize(x: &[f32], peak: f32) -> Vec<f32> {
 fn synthesize_caller(caller: &Caller, len: usize) -> (Vec<f32>, gst::ClockTime) {
     let mut near = noise(0.002, len, 7); // about -60 dBFS of room noise
     let (sound, at_s) = match caller {
-        Caller::Speech { text, at_s } => (normalize(&speech(text, "en-us", RATE), 0.35), *at_s),
+        Caller::Speech { text, at_s } => (normalize(&speech(text, "en-us", RATE), 0.6), *at_s),
         Caller::Cough { at_s } => (cough(), *at_s),
     };
     let start = (at_s * RATE as f32) as usize;
@@ -208,7 +208,7 @@ fn run_scene(scene: &Scene, out: &Path) -> Result<(), String> {
          t. ! {q} ! aec.far_sink \
          t. ! {q} ! audiofirfilter name=room low-latency=true ! mix.sink_0 \
          appsrc name=caller format=time block=true max-bytes=1280 caps={caps} ! mix.sink_1 \
-         audiomixer name=mix ! tee name=m \
+         audiomixer name=mix ! {caps} ! tee name=m \
          m. ! {q} ! appsink name=mic sync=false \
          m. ! {q} ! bargeinaec name=aec ! bargeinvad name=vad ! appsink name=cleaned sync=false"
     );

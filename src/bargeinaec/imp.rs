@@ -615,6 +615,23 @@ impl AggregatorImpl for BargeInAec {
         self.parent_flush()
     }
 
+    /// The output always has the near end's format: the base class would
+    /// otherwise pick any format downstream allows on renegotiation.
+    fn update_src_caps(&self, caps: &gst::Caps) -> Result<gst::Caps, gst::FlowError> {
+        match self.near_pad.current_caps() {
+            Some(near) if near.can_intersect(caps) => Ok(near),
+            Some(near) => {
+                gst::error!(
+                    CAT,
+                    imp = self,
+                    "Downstream refuses the near end's format {near}"
+                );
+                Err(gst::FlowError::NotNegotiated)
+            }
+            None => Err(gst_base::AGGREGATOR_FLOW_NEED_DATA),
+        }
+    }
+
     fn sink_query(&self, pad: &gst_base::AggregatorPad, query: &mut gst::QueryRef) -> bool {
         let accept = match query.view() {
             gst::QueryView::AcceptCaps(q) => Some(q.caps_owned()),
@@ -878,9 +895,13 @@ impl BargeInAec {
                     // The new stream position starts with WebRTC's delay again.
                     near.delay = None;
                     let near = state.near.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
-                    if expected.is_some() && jumped {
-                        gst::debug!(CAT, imp = self, "Near end jumps to {pts}");
-                    }
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "Near end resyncs at {pts} (expected {}, discont {})",
+                        expected.display(),
+                        buf.flags().contains(gst::BufferFlags::DISCONT)
+                    );
                     near.base_pts = Some(pts);
                     near.emitted = 0;
                 }

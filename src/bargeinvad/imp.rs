@@ -528,6 +528,18 @@ impl BargeInVad {
             _ => {}
         }
         let origin = a.origin_rt.unwrap_or(0);
+        if let Some(rt) = rt {
+            let counted = origin
+                + a.in_pos
+                    .mul_div_floor(gst::ClockTime::SECOND.nseconds(), rate)
+                    .unwrap_or(0);
+            gst::log!(
+                CAT,
+                imp = self,
+                "buffer at {rt}, sample clock {}",
+                gst::ClockTime::from_nseconds(counted)
+            );
+        }
 
         // Mono, f32.
         a.mono.clear();
