@@ -15,7 +15,7 @@ else
     rtp="application/x-rtp,media=audio,clock-rate=8000,encoding-name=PCMU,payload=0"
     dec="rtppcmudepay ! mulawdec"
 fi
-gst-launch-1.0 -e \
+exec gst-launch-1.0 -e \
     filesrc location="$SCENE/caller.wav" ! wavparse ! audioconvert ! identity sync=true \
         ! $enc ! udpsink host="$BOT_HOST" port="$BOT_PORT" \
     udpsrc port="$LISTEN_PORT" caps="$rtp" timeout=3000000000 ! rtpjitterbuffer ! $dec \

@@ -12,7 +12,7 @@ PEER_HOST=${PEER_HOST:-127.0.0.1}
 fmt="audio/x-raw,format=S16LE,rate=8000,channels=1"
 rtp="application/x-rtp,media=audio,clock-rate=8000,encoding-name=PCMU,payload=0"
 
-gst-launch-1.0 -m \
+exec gst-launch-1.0 -m \
     filesrc location="$prompt" ! wavparse ! audioconvert ! audioresample ! "$fmt" \
         ! identity sync=true ! ttsducker ! tee name=t \
     t. ! queue ! mulawenc ! rtppcmupay ! udpsink host="$PEER_HOST" port="$OUT_PORT" \

@@ -9,7 +9,7 @@ PEER_HOST=${PEER_HOST:-127.0.0.1}
 fmt="audio/x-raw,format=S16LE,rate=48000,channels=1"
 rtp="application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=96"
 
-gst-launch-1.0 -m \
+exec gst-launch-1.0 -m \
     filesrc location="$prompt" ! wavparse ! audioconvert ! audioresample ! "$fmt" \
         ! identity sync=true ! ttsducker ! tee name=t \
     t. ! queue ! opusenc ! rtpopuspay ! udpsink host="$PEER_HOST" port="$OUT_PORT" \

@@ -15,10 +15,13 @@ q="queue max-size-buffers=2 max-size-bytes=0 max-size-time=0"
 gst-launch-1.0 -m \
     filesrc location="$SCENE/prompt.wav" ! wavparse ! audioconvert ! audioresample ! "$fmt" \
         ! audiobuffersplit output-buffer-duration=1/100 ! ttsducker ! tee name=t \
-    t. ! $q ! audioconvert ! wavenc ! filesink location="$OUT/heard.wav" \
+    t. ! $q ! audioconvert ! audio/x-raw,format=S16LE ! filesink location="$OUT/heard.raw" \
     t. ! $q ! aec.far_sink \
     filesrc location="$SCENE/mic.wav" ! wavparse ! audioconvert ! audioresample ! "$fmt" \
         ! audiobuffersplit output-buffer-duration=1/100 ! aec.sink \
     bargeinaec name=aec ! bargeinvad ! fakesink \
     | grep -E "bargein|tts-" || true
+# Raw PCM, then WAV: the stop flushes downstream, which a wavenc in the
+# branch would not survive (it rewrites its header on flush).
+sox -t raw -r 16000 -e signed -b 16 -c 1 "$OUT/heard.raw" "$OUT/heard.wav"
 echo "wrote $OUT/heard.wav (what the caller heard)"

@@ -1,2 +1,0 @@
-// Placeholder until the element's benchmark lands.
-fn main() {}
