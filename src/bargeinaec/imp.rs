@@ -814,7 +814,7 @@ impl BargeInAec {
         let Ok(map) = buf.map_readable() else {
             return;
         };
-        if bpf == 0 || map.len() % bpf != 0 {
+        if bpf == 0 || !map.len().is_multiple_of(bpf) {
             if !state.far_warned {
                 state.far_warned = true;
                 drop(map);
@@ -864,7 +864,7 @@ impl BargeInAec {
                 gst::element_imp_error!(self, gst::StreamError::Format, ("Could not map buffer"));
                 gst::FlowError::Error
             })?;
-            if map.len() % bpf != 0 {
+            if !map.len().is_multiple_of(bpf) {
                 let len = map.len();
                 drop(map);
                 gst::element_imp_error!(
@@ -944,7 +944,7 @@ impl BargeInAec {
         let channels = near.channels();
         let n = near.spf * channels;
         let real_frames = near.acc.len() / channels;
-        if pad && near.acc.len() % n != 0 {
+        if pad && !near.acc.len().is_multiple_of(n) {
             let full = near.acc.len().div_ceil(n) * n;
             near.acc.resize(full, 0.0);
         }

@@ -22,6 +22,16 @@ pub struct Params {
     pub hangover_ns: u64,
 }
 
+/// One engine frame: its span in running time, its speech probability and
+/// whether the far end was playing.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    pub start: u64,
+    pub end: u64,
+    pub prob: f64,
+    pub far_active: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     SpeechStart {
@@ -93,19 +103,23 @@ impl Decider {
     pub fn push(
         &mut self,
         p: &Params,
-        start: u64,
-        end: u64,
-        prob: f64,
-        far_active: bool,
+        frame: Frame,
         onset_hint: impl FnOnce() -> u64,
         out: &mut Vec<Decision>,
     ) {
+        let Frame {
+            start,
+            end,
+            prob,
+            far_active,
+        } = frame;
         let thr = if far_active {
             p.far_end_threshold
         } else {
             p.threshold
         };
-        let speech = prob >= thr;
+        // A threshold of 1 means never: Silero's probabilities reach 0.9999.
+        let speech = thr < 1.0 && prob >= thr;
         let still = prob >= (thr - HYSTERESIS).max(0.0);
         if far_active {
             self.far_active_seen = true;
@@ -207,7 +221,13 @@ mod tests {
         for (i, &prob) in probs.iter().enumerate() {
             let mut out = Vec::new();
             let s = i as u64 * F;
-            d.push(&p, s, s + F, prob, far, || s, &mut out);
+            let frame = Frame {
+                start: s,
+                end: s + F,
+                prob,
+                far_active: far,
+            };
+            d.push(&p, frame, || s, &mut out);
             all.extend(out.into_iter().map(|o| (i as u64, o)));
         }
         all

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
-use super::decision::{Decider, Decision, MS, Params};
+use super::decision::{Decider, Decision, Frame, MS, Params};
 use super::dtmf::DtmfDetector;
 use super::engine::{self, ENGINE_RATE, Silero, VadEngine};
 use crate::audio;
@@ -166,7 +166,7 @@ impl ObjectImpl for BargeInVad {
                     .nick("Far-end threshold")
                     .blurb(
                         "Speech probability (0-1) needed while the far end plays (echo \
-                         risk); never below threshold",
+                         risk); never below threshold; 1 = no speech decisions then (DTMF only)",
                     )
                     .minimum(0.0)
                     .maximum(1.0)
@@ -492,7 +492,7 @@ impl BargeInVad {
     ) -> Result<(u8, bool, bool), gst::FlowError> {
         let a = st.analysis.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
         let bpf = a.info.bpf() as usize;
-        if bpf == 0 || data.len() % bpf != 0 {
+        if bpf == 0 || !data.len().is_multiple_of(bpf) {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
@@ -636,8 +636,13 @@ impl BargeInVad {
                 refine_onset(history, hist_start, start16 + res_delay, frame_len)
                     .map_or(start, |i| to_ns(i.saturating_sub(res_delay), er))
             };
-            st.decider
-                .push(&params, start, end, prob, st.far_active, hint, decisions);
+            let frame = Frame {
+                start,
+                end,
+                prob,
+                far_active: st.far_active,
+            };
+            st.decider.push(&params, frame, hint, decisions);
             gst::trace!(
                 CAT,
                 imp = self,

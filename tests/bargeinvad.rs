@@ -1,0 +1,408 @@
+//! bargeinvad through gst-check's Harness: generated speech (espeak-ng),
+//! noise, real music on hold and DTMF tones.
+
+mod common;
+
+use common::*;
+use gstbargein::protocol::{self, Structure};
+
+struct Out {
+    messages: Vec<gst::Structure>,
+    upstream: Vec<gst::Structure>,
+}
+
+impl Out {
+    fn bargeins(&self) -> Vec<protocol::Bargein> {
+        self.messages
+            .iter()
+            .filter_map(|s| protocol::Bargein::from_structure(s).ok())
+            .collect()
+    }
+
+    fn stages(&self) -> Vec<&'static str> {
+        self.messages
+            .iter()
+            .filter_map(|s| match s.name().as_str() {
+                "bargein" => protocol::Bargein::from_structure(s)
+                    .ok()
+                    .map(|b| b.stage.as_str()),
+                "bargein-release" => Some("release"),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Pushes `samples` (mono, f32) in 20 ms buffers through a harness.
+fn run_vad(
+    samples: &[f32],
+    rate: u32,
+    s16: bool,
+    props: &[(&str, gst::glib::Value)],
+    before: impl FnOnce(&mut gst_check::Harness),
+) -> Out {
+    init();
+    let mut h = gst_check::Harness::new("bargeinvad");
+    let el = h.element().unwrap();
+    for (k, v) in props {
+        el.set_property_from_value(k, v);
+    }
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    h.set_src_caps(if s16 {
+        caps_s16(rate, 1)
+    } else {
+        caps_f32(rate, 1)
+    });
+    before(&mut h);
+    let step = rate as usize / 50;
+    for (i, c) in samples.chunks(step).enumerate() {
+        let first = (i * step) as u64;
+        let buf = if s16 {
+            let v: Vec<i16> = c
+                .iter()
+                .map(|&x| gstbargein::audio::f32_to_s16(x))
+                .collect();
+            buffer_s16(&v, 1, rate, first)
+        } else {
+            buffer_f32(c, 1, rate, first)
+        };
+        let out = h.push_and_pull(buf).expect("audio passes");
+        assert_eq!(
+            out.size(),
+            c.len() * if s16 { 2 } else { 4 },
+            "pass-through changed the size"
+        );
+    }
+    Out {
+        messages: element_messages(&bus),
+        upstream: custom_upstream_events(&mut h),
+    }
+}
+
+/// First 10 ms block above -40 dBFS.
+fn true_onset(x: &[f32], rate: u32) -> gst::ClockTime {
+    let block = rate as usize / 100;
+    let i = x.chunks(block).position(|c| rms(c) > 0.01).expect("speech");
+    frames_to_time((i * block) as u64, rate)
+}
+
+fn speech_after_silence(rate: u32) -> (Vec<f32>, gst::ClockTime) {
+    let mut x = noise(0.001, rate as usize, 5);
+    x.extend(
+        speech(
+            "I would like to speak to customer service please",
+            "en-us",
+            rate,
+        )
+        .iter()
+        .map(|v| v * 0.6),
+    );
+    x.extend(vec![0.0; rate as usize]);
+    let onset = true_onset(&x, rate);
+    (x, onset)
+}
+
+#[test]
+fn speech_gives_one_tentative_then_one_confirmed_near_the_true_onset() {
+    for (rate, s16) in [(16000, false), (8000, true), (48000, false), (16000, true)] {
+        let (x, onset) = speech_after_silence(rate);
+        let out = run_vad(&x, rate, s16, &[], |_| {});
+        assert_eq!(
+            out.stages(),
+            ["tentative", "confirmed"],
+            "{rate} Hz s16={s16}"
+        );
+        let b = out.bargeins();
+        let err = b[0].onset.nseconds() as i64 - onset.nseconds() as i64;
+        println!(
+            "{rate} Hz: onset error {} ms, tentative after {}, confirmed after {}",
+            err / 1_000_000,
+            b[0].detected - b[0].onset,
+            b[1].detected - b[1].onset
+        );
+        assert!(
+            err.abs() <= 40_000_000,
+            "{rate} Hz: onset off by {} ms",
+            err / 1_000_000
+        );
+        assert!(
+            b[0].detected <= onset + gst::ClockTime::from_mseconds(150),
+            "tentative late"
+        );
+        assert_eq!(b[0].source, protocol::Source::Speech);
+        assert!(!b[0].far_active);
+        // The same decisions went upstream, in order.
+        let up: Vec<_> = out
+            .upstream
+            .iter()
+            .filter_map(|s| protocol::Bargein::from_structure(s).ok())
+            .collect();
+        assert_eq!(up, b, "upstream events differ from the messages");
+        let names: Vec<_> = out.messages.iter().map(|s| s.name().to_string()).collect();
+        assert!(
+            names.contains(&"bargein-speech-start".into())
+                && names.contains(&"bargein-speech-end".into()),
+            "{names:?}"
+        );
+    }
+}
+
+fn burst(len_ms: u32, rate: u32, seed: u64) -> Vec<f32> {
+    let n = rate as usize * len_ms as usize / 1000;
+    let mut y = 0.0f32;
+    noise(1.0, n, seed)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            y = 0.6 * y + 0.4 * v;
+            let t = i as f32 / n as f32;
+            0.5 * y * (t * 30.0).min(1.0) * (1.0 - t).powi(2)
+        })
+        .collect()
+}
+
+#[test]
+fn short_noises_never_confirm() {
+    let rate = 16000;
+    let mut x = vec![0.0f32; rate as usize / 2];
+    x.extend(noise(0.3, rate as usize * 12 / 100, 1)); // 120 ms noise burst
+    x.extend(vec![0.0; rate as usize]);
+    for i in 0..8 {
+        // click train, 8 clicks 50 ms apart
+        let mut c = vec![0.0f32; rate as usize / 20];
+        c[0] = 0.9;
+        c[1] = -0.7;
+        let _ = i;
+        x.extend(c);
+    }
+    x.extend(vec![0.0; rate as usize]);
+    x.extend(burst(200, rate, 3)); // a cough-like sound
+    x.extend(vec![0.0; rate as usize]);
+    let out = run_vad(&x, rate, false, &[], |_| {});
+    let stages = out.stages();
+    assert!(!stages.contains(&"confirmed"), "{stages:?}");
+    let tentatives = stages.iter().filter(|s| **s == "tentative").count();
+    let releases = stages.iter().filter(|s| **s == "release").count();
+    assert_eq!(
+        tentatives, releases,
+        "every tentative is released: {stages:?}"
+    );
+}
+
+#[test]
+fn music_on_hold_and_steady_noise_never_confirm() {
+    let audio = std::env::var_os("BARGEIN_AUDIO")
+        .map(std::path::PathBuf::from)
+        .expect("BARGEIN_AUDIO (scripts/setup.sh sets it)");
+    let mut tracks: Vec<_> = std::fs::read_dir(audio.join("moh"))
+        .expect("moh folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    tracks.sort();
+    let moh = read_wav_f32(&tracks[0]);
+    let minute = &moh[..(8000 * 60).min(moh.len())];
+    let out = run_vad(minute, 8000, true, &[], |_| {});
+    let stages = out.stages();
+    println!("music on hold, 60 s: {stages:?}");
+    assert!(
+        !stages.contains(&"confirmed"),
+        "music on hold confirmed a barge-in: {stages:?}"
+    );
+
+    let rate = 16000;
+    let white = noise(0.1, rate as usize * 10, 8);
+    let mut p = 0.0f32;
+    let pinkish: Vec<f32> = noise(0.2, rate as usize * 10, 9)
+        .iter()
+        .map(|v| {
+            p = 0.95 * p + 0.05 * v * 4.0;
+            p
+        })
+        .collect();
+    let mut r = 0.0f32;
+    let rumble: Vec<f32> = noise(0.5, rate as usize * 10, 10)
+        .iter()
+        .map(|v| {
+            r = 0.995 * r + 0.005 * v * 10.0;
+            r * 0.5
+        })
+        .collect();
+    for (name, x) in [("white", white), ("pink", pinkish), ("rumble", rumble)] {
+        let out = run_vad(&x, rate, false, &[], |_| {});
+        assert!(
+            !out.stages().contains(&"confirmed"),
+            "{name} noise confirmed: {:?}",
+            out.stages()
+        );
+    }
+}
+
+#[test]
+fn babble_false_confirmations_are_reported() {
+    let rate = 16000;
+    let texts = [
+        "the weather is nice today",
+        "please hold the line",
+        "my account number is",
+        "where is the station",
+        "I will call you back later",
+        "thank you very much",
+    ];
+    let voices = ["en-us", "en-gb", "de", "fr", "es", "en-us+f3"];
+    let mut babble = vec![0.0f32; rate as usize * 4];
+    for (t, v) in texts.iter().zip(voices) {
+        let s = fit(&speech(t, v, rate), babble.len());
+        for (b, x) in babble.iter_mut().zip(s) {
+            *b += 0.03 * x;
+        }
+    }
+    let out = run_vad(&babble, rate, false, &[], |_| {});
+    let confirmed = out.stages().iter().filter(|s| **s == "confirmed").count();
+    println!("babble (6 voices at -30 dB, 4 s): {confirmed} confirmed barge-ins");
+}
+
+fn dtmf(rate: u32, f1: f64, f2: f64) -> Vec<f32> {
+    let mut x = vec![0.0f32; rate as usize / 2];
+    x.extend((0..rate as usize * 7 / 100).map(|i| {
+        let t = i as f64 / f64::from(rate);
+        (0.3 * ((2.0 * std::f64::consts::PI * f1 * t).sin()
+            + (2.0 * std::f64::consts::PI * f2 * t).sin())) as f32
+    }));
+    x.extend(vec![0.0; rate as usize / 2]);
+    x
+}
+
+#[test]
+fn every_dtmf_key_is_detected_and_confirms_at_once() {
+    let rows = [697.0, 770.0, 852.0, 941.0];
+    let cols = [1209.0, 1336.0, 1477.0, 1633.0];
+    let keys = ["123A", "456B", "789C", "*0#D"];
+    for rate in [8000, 16000] {
+        for (r, row) in rows.iter().enumerate() {
+            for (c, col) in cols.iter().enumerate() {
+                let out = run_vad(&dtmf(rate, *row, *col), rate, true, &[], |_| {});
+                let digits: Vec<_> = out
+                    .messages
+                    .iter()
+                    .filter_map(|s| protocol::Dtmf::from_structure(s).ok())
+                    .collect();
+                let want = keys[r].chars().nth(c).unwrap().to_string();
+                assert_eq!(digits.len(), 1, "{rate} Hz {want}: {:?}", out.messages);
+                assert_eq!(digits[0].digit, want);
+                let b = out.bargeins();
+                assert!(
+                    b.iter().any(|b| b.source == protocol::Source::Dtmf
+                        && b.stage == protocol::Stage::Confirmed)
+                );
+            }
+        }
+    }
+    let (x, _) = speech_after_silence(8000);
+    let out = run_vad(&x, 8000, true, &[], |_| {});
+    assert!(
+        !out.messages
+            .iter()
+            .any(|s| s.name() == protocol::Dtmf::NAME),
+        "speech gave DTMF"
+    );
+    let out = run_vad(
+        &dtmf(8000, 697.0, 1209.0),
+        8000,
+        true,
+        &[("dtmf", false.to_value())],
+        |_| {},
+    );
+    assert!(out.messages.is_empty(), "dtmf=false still detects");
+}
+
+#[test]
+fn far_end_threshold_applies_only_while_the_far_end_plays() {
+    let (x, _) = speech_after_silence(16000);
+    let props = [("far-end-threshold", 1.0f64.to_value())];
+    let quiet = run_vad(&x, 16000, false, &props, |_| {});
+    assert_eq!(quiet.stages(), ["tentative", "confirmed"]);
+    let far = protocol::FarActivity {
+        active: true,
+        level_db: -20.0,
+        converged: true,
+    };
+    let echoing = run_vad(&x, 16000, false, &props, |h| {
+        assert!(h.push_event(far.downstream_event()));
+    });
+    assert!(
+        echoing.stages().is_empty(),
+        "far-end threshold ignored: {:?}",
+        echoing.stages()
+    );
+    let off = protocol::FarActivity {
+        active: false,
+        level_db: -90.0,
+        converged: true,
+    };
+    let ended = run_vad(&x, 16000, false, &props, |h| {
+        h.push_event(far.downstream_event());
+        h.push_event(off.downstream_event());
+    });
+    assert_eq!(ended.stages(), ["tentative", "confirmed"]);
+}
+
+#[test]
+fn running_times_follow_the_segment() {
+    let (x, onset) = speech_after_silence(16000);
+    let base = gst::ClockTime::from_seconds(10);
+    let out = run_vad(&x, 16000, false, &[], |h| {
+        let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+        seg.set_base(base);
+        assert!(h.push_event(gst::event::Segment::new(&seg)));
+    });
+    let b = out.bargeins();
+    let err = b[0].onset.nseconds() as i64 - (base + onset).nseconds() as i64;
+    assert!(
+        err.abs() <= 40_000_000,
+        "onset {} vs {}",
+        b[0].onset,
+        base + onset
+    );
+}
+
+#[test]
+fn disabled_posts_nothing_and_a_missing_model_is_an_error() {
+    let (x, _) = speech_after_silence(16000);
+    let out = run_vad(&x, 16000, false, &[("enabled", false.to_value())], |_| {});
+    assert!(out.stages().is_empty());
+
+    init();
+    let el = gst::ElementFactory::make("bargeinvad")
+        .property("model-path", "/nonexistent/silero.onnx")
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    assert!(el.set_state(gst::State::Paused).is_err());
+    let err = std::iter::from_fn(|| bus.pop()).find_map(|m| match m.view() {
+        gst::MessageView::Error(e) => Some(e.error().to_string()),
+        _ => None,
+    });
+    assert!(
+        err.is_some_and(|e| e.contains("/nonexistent/silero.onnx")),
+        "no clear error"
+    );
+    let _ = el.set_state(gst::State::Null);
+}
+
+#[test]
+fn property_defaults() {
+    init();
+    let el = gst::ElementFactory::make("bargeinvad").build().unwrap();
+    assert!(el.property::<bool>("enabled"));
+    assert!(el.property::<bool>("send-events"));
+    assert!(el.property::<bool>("dtmf"));
+    assert_eq!(el.property::<f64>("threshold"), 0.5);
+    assert_eq!(el.property::<f64>("far-end-threshold"), 0.7);
+    assert_eq!(el.property::<u32>("start-ms"), 64);
+    assert_eq!(el.property::<u32>("confirm-ms"), 256);
+    assert_eq!(el.property::<u32>("hangover-ms"), 192);
+    assert_eq!(el.property::<Option<String>>("model-path"), None);
+}
