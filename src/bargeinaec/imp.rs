@@ -734,8 +734,13 @@ impl AggregatorImpl for BargeInAec {
                 self.send(out)?;
                 return Err(gst::FlowError::Eos);
             }
-            // Keep the far end's timeline moving while the microphone is
-            // quiet, but never further than it will be needed.
+            // Only live pipelines get here (non-live ones wait for every
+            // pad): the microphone has nothing yet, and the TTS must not be
+            // held back by it. Take what the far end delivered; the bounded
+            // reference drops what is too old to matter.
+            while let Some(buf) = self.far_pad.pop_buffer() {
+                self.push_far(&buf);
+            }
             return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
         };
         let near_segment = self
