@@ -12,6 +12,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --release --all-targets -- -D warnings
+echo "== cargo build (the plugin itself: the example pipelines and the Python app load it)"
+cargo build --release
 echo "== cargo test"
 # fatal_warnings turns GLib criticals (e.g. a bad property access) into test failures.
 # Benches (harness = false) are built by clippy above but not run here: they are
