@@ -115,7 +115,10 @@ fn synthesize_caller(caller: &Caller, len: usize) -> (Vec<f32>, gst::ClockTime) 
             *n += v;
         }
     }
-    (near, frames_to_time(start as u64, RATE))
+    // Synthesized speech starts with some silence: the true onset is the
+    // first audible sample, not where the clip was placed.
+    let audible = sound.iter().position(|v| v.abs() > 0.02).unwrap_or(0);
+    (near, frames_to_time((start + audible) as u64, RATE))
 }
 
 /// Two short bursts of band-limited noise with a fast attack: a cough.
