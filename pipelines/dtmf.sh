@@ -6,7 +6,8 @@
 . "$(dirname "$0")/common.sh"
 digits=${1:-1}
 keys=$OUT/dtmf-keys.wav
-# Standard DTMF pairs, 120 ms tones (a short key press), 100 ms apart, after 1 s of silence.
+# Standard DTMF pairs, 120 ms tones (a short key press), 100 ms apart, after 2 s
+# (the echo canceller has converged by then; see the README about earlier keys).
 args=()
 for ((i = 0; i < ${#digits}; i++)); do
     case ${digits:i:1} in
@@ -20,7 +21,7 @@ for ((i = 0; i < ${#digits}; i++)); do
     sox -n -r 8000 -c 1 -b 16 "$OUT/k$i.wav" synth 0.12 sine "$1" sine "$2" channels 1 vol 0.4 pad 0 0.1
     args+=("$OUT/k$i.wav")
 done
-sox -n -r 8000 -c 1 -b 16 "$OUT/lead.wav" trim 0 1
+sox -n -r 8000 -c 1 -b 16 "$OUT/lead.wav" trim 0 2
 sox "$OUT/lead.wav" "${args[@]}" "$keys"
 fmt="audio/x-raw,format=S16LE,rate=8000,channels=1"
 

@@ -290,10 +290,11 @@ fn live_near_end_flows_when_the_far_end_never_speaks() {
     near.use_testclock();
     let mut expected_pts = gst::ClockTime::ZERO;
     let mut total = 0usize;
-    for i in 0..50u64 {
-        // 20 ms buffers: two frames each.
-        let data = sine(300.0, 0.3, 16000, 320);
-        near.push(buffer_f32(&data, 1, 16000, i * 320)).unwrap();
+    for i in 0..100u64 {
+        // 10 ms buffers: a live aggregator pad holds about one latency's worth
+        // (10 ms) before a push blocks, so each push is followed by the timeout.
+        let data = sine(300.0, 0.3, 16000, 160);
+        near.push(buffer_f32(&data, 1, 16000, i * 160)).unwrap();
         near.crank_single_clock_wait().unwrap();
         while let Some(b) = near.try_pull() {
             assert_eq!(b.pts(), Some(expected_pts), "timestamps must be continuous");

@@ -771,14 +771,19 @@ impl AggregatorImpl for BargeInAec {
         }
 
         // Wait for the far end only while it may still come in time: not in
-        // live timeouts, and not when it is finished, unlinked or unknown.
+        // live timeouts, and not when it is finished, unlinked or inactive.
         if !timeout
             && end_rt.is_some()
             && !far_covers(self)
             && !self.far_pad.is_eos()
             && self.far_pad.peer().is_some()
-            && self.state.lock().unwrap().far.is_some()
+            // A live far end that never delivered anything is inactive:
+            // the base class then counts it as ready and would spin on us.
+            && !self.far_pad.is_inactive()
         {
+            // (Also while the far end's caps have not arrived yet: processing
+            // without the reference would make the result depend on thread
+            // timing.)
             return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
         }
 
