@@ -6,12 +6,14 @@
 //! * `bargeinaec`: WebRTC AEC3 echo canceller with a far-end reference pad.
 //! * `bargeinvad`: neural speech + DTMF detector posting two-stage barge-in decisions.
 //! * `ttsducker`: ducks, pauses or stops the machine's speech on those decisions.
+//! * `callbarge`: a supervisor listens to, whispers on or barges into a live call.
 
 use gst::glib;
 
 pub mod audio;
 pub mod bargeinaec;
 pub mod bargeinvad;
+pub mod callbarge;
 pub mod protocol;
 pub mod ttsducker;
 
@@ -19,6 +21,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     bargeinaec::register(plugin)?;
     bargeinvad::register(plugin)?;
     ttsducker::register(plugin)?;
+    callbarge::register(plugin)?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! | `bargein-far-activity` | serialized custom downstream event | `bargeinaec` → `bargeinvad` |
 //! | `tts-mark`, `bargein-protect` | serialized custom downstream event | TTS source → `ttsducker` |
 //! | `bargein-aec-stats`, `tts-interrupted`, `tts-resumed`, `bargein-suppressed` | element message | element → application |
+//! | `callbarge-mode` | element message | `callbarge` → application |
 
 use gst::prelude::*;
 
@@ -526,6 +527,33 @@ impl Structure for Suppressed {
     }
 }
 
+/// `callbarge-mode`: the supervisor's mode on a call changed (property or
+/// keypad). Modes are the nicks of `callbarge`'s `mode` property: `off`,
+/// `listen`, `whisper`, `barge`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbargeMode {
+    pub mode: String,
+    pub previous: String,
+}
+
+impl Structure for CallbargeMode {
+    const NAME: &'static str = "callbarge-mode";
+
+    fn to_structure(&self) -> gst::Structure {
+        gst::Structure::builder(Self::NAME)
+            .field("mode", self.mode.as_str())
+            .field("previous", self.previous.as_str())
+            .build()
+    }
+
+    fn read_fields(s: &gst::StructureRef) -> Result<Self, ParseError> {
+        Ok(Self {
+            mode: get::<String>(s, "mode")?,
+            previous: get::<String>(s, "previous")?,
+        })
+    }
+}
+
 /// Every structure name of the protocol, for code that only needs to know
 /// whether a structure is ours (e.g. to warn about a malformed one).
 pub const ALL_NAMES: &[&str] = &[
@@ -541,4 +569,5 @@ pub const ALL_NAMES: &[&str] = &[
     TtsInterrupted::NAME,
     TtsResumed::NAME,
     Suppressed::NAME,
+    CallbargeMode::NAME,
 ];

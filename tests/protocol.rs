@@ -97,6 +97,10 @@ fn every_structure_roundtrips() {
         source: Source::Speech,
         onset: t(7),
     });
+    roundtrip(CallbargeMode {
+        mode: "whisper".into(),
+        previous: "listen".into(),
+    });
 }
 
 #[test]
@@ -115,6 +119,7 @@ fn names_match_the_design_contract() {
         "tts-interrupted",
         "tts-resumed",
         "bargein-suppressed",
+        "callbarge-mode",
     ];
     assert_eq!(ALL_NAMES, expected);
     init();
@@ -131,6 +136,26 @@ fn names_match_the_design_contract() {
     }
     assert_eq!(s.get::<&str>("stage").unwrap(), "tentative");
     assert_eq!(s.get::<u64>("onset").unwrap(), 1_000_000);
+}
+
+#[test]
+fn callbarge_mode_fields_match_the_design_contract() {
+    init();
+    let s = CallbargeMode {
+        mode: "barge".into(),
+        previous: "whisper".into(),
+    }
+    .to_structure();
+    assert_eq!(s.name(), "callbarge-mode");
+    assert_eq!(s.get::<&str>("mode").unwrap(), "barge");
+    assert_eq!(s.get::<&str>("previous").unwrap(), "whisper");
+    let missing = gst::Structure::builder("callbarge-mode")
+        .field("mode", "listen")
+        .build();
+    assert_eq!(
+        CallbargeMode::from_structure(&missing),
+        Err(ParseError::BadField("previous"))
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod far;
+pub(crate) mod far;
 mod imp;
 
 /// Strength of WebRTC's noise suppressor on the near end.
