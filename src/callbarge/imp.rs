@@ -274,14 +274,34 @@ impl ObjectImpl for CallBarge {
         self.mixer
             .link(&self.splitter)
             .expect("link mixer to splitter");
+        // One queue per listener: the splitter pushes the three outputs from
+        // one thread, and a sink prerolling on one output would otherwise
+        // block the others (as after a tee).
         for party in Party::ALL {
             let name = party.output_name();
-            let target = self.splitter.static_pad(name).expect("splitter output");
+            let queue = gst::ElementFactory::make("queue")
+                .name(format!("queue_{name}"))
+                .build()
+                .expect("queue (coreelements)");
+            obj.add(&queue).expect("add queue");
+            self.splitter
+                .link_pads(Some(name), &queue, Some("sink"))
+                .expect("link splitter to queue");
+            let target = queue.static_pad("src").expect("queue src");
             let templ = obj.pad_template(name).expect("output template");
             let ghost = gst::GhostPad::builder_from_template_with_target(&templ, &target)
                 .expect("ghost output")
                 .name(name)
                 .build();
+            // Nobody listening on this output (yet): drop its audio here. A
+            // queue that saw not-linked would fail the pipeline at EOS.
+            let weak = ghost.downgrade();
+            target.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                match weak.upgrade() {
+                    Some(g) if g.peer().is_some() => gst::PadProbeReturn::Ok,
+                    _ => gst::PadProbeReturn::Drop,
+                }
+            });
             obj.add_pad(&ghost).expect("add output");
         }
     }

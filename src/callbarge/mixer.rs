@@ -44,7 +44,7 @@ mod imp {
     const BLOCK_MS: u32 = 10;
     /// Blocks one aggregate() may produce when inputs are ahead (non-live
     /// pipelines, catching up after a stall).
-    const MAX_BLOCKS: usize = 50;
+    const MAX_BLOCKS: usize = 10;
 
     #[derive(Default)]
     struct Input {

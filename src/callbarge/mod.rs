@@ -2,9 +2,9 @@
 //! or barge in, as a contact centre's "silent monitoring" does.
 //!
 //! ```text
-//!  customer ─┐                           ┌─▶ to_customer
-//!  agent ────┼─▶ callbarge-mixer ─bus─▶ splitter ─┼─▶ to_agent
-//!  supervisor┘   (aggregator)   (3 ch)           └─▶ to_supervisor
+//!  customer ──┐                              ┌─ queue ─▶ to_customer
+//!  agent ─────┼─▶ mixer ──bus (3 ch)──▶ splitter ─┼─ queue ─▶ to_agent
+//!  supervisor ┘  (aggregator)                    └─ queue ─▶ to_supervisor
 //! ```
 //!
 //! Why a bin: `GstAggregator` has exactly one src pad and names it `src`, but
@@ -15,8 +15,10 @@
 //! all three outputs in one pass — one mode, one ramp, applied to every
 //! listener at the same sample — into a 3-channel "bus" (channel *n* is what
 //! listener *n* hears); a small demuxer (`splitter.rs`) splits the bus into
-//! the three src pads and converts each to the format its peer wants. The bin
-//! (`imp.rs`) exposes them as ghost pads with the names of the design.
+//! the three src pads and converts each to the format its peer wants. A queue
+//! per output decouples the listeners (a sink prerolling on one output must
+//! not block the others, as after a tee). The bin (`imp.rs`) exposes them as
+//! ghost pads with the names of the design.
 
 use gst::glib;
 use gst::prelude::*;
