@@ -21,26 +21,8 @@ const PRESENT: f64 = 0.1;
 const ABSENT: f64 = 0.003;
 const MODES: [Mode; 4] = [Mode::Off, Mode::Listen, Mode::Whisper, Mode::Barge];
 
-/// Amplitude of the `freq` component of `x` (Goertzel filter over a Hann
-/// window, so that the other parties' tones do not leak into it).
 fn tone(x: &[f32], freq: f64, rate: u32) -> f64 {
-    let n = x.len();
-    if n < 2 {
-        return 0.0;
-    }
-    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2, mut wsum) = (0.0f64, 0.0f64, 0.0f64);
-    for (i, &v) in x.iter().enumerate() {
-        let win = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64).cos();
-        wsum += win;
-        let s0 = win * f64::from(v) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let re = s1 - s2 * w.cos();
-    let im = s2 * w.sin();
-    2.0 * (re * re + im * im).sqrt() / wsum
+    tone_amplitude(x, freq, rate)
 }
 
 /// Phase-continuous sine of party `p` for frames `first..first + n`.

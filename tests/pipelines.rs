@@ -1,5 +1,6 @@
 //! Every example in `pipelines/` and `examples/` runs against the built
 //! plugin, with devices replaced by files and fake sinks, so none of them rots.
+//! (`supervised-call.sh` runs over RTP on loopback, as written.)
 //! (The RTP bot examples are not exercised yet: see the README.)
 
 mod common;
@@ -200,4 +201,105 @@ fn python_application_interrupts_its_prompt() {
     assert!(o.status.success(), "ivr_bot.py failed:\n{t}");
     assert!(t.contains("barge-in confirmed"), "{t}");
     assert!(t.contains("caller heard: \"Welcome to ABC Bank."), "{t}");
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[test]
+fn supervised_call_example_listens_whispers_and_barges() {
+    init();
+    let scene = scene_dir();
+    let out = out_dir("supervised-call");
+    // Each party talks at its own frequency; the supervisor listens for
+    // 0.5 s, presses 5 (whisper), whispers 1.0-1.8 s, presses 6 (barge) at
+    // 2.0 s and talks 2.3-3.5 s.
+    let rate = 8000u32;
+    let secs = |s: f64| (s * f64::from(rate)) as usize;
+    let tone = |f: f64, n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| 0.3 * (2.0 * std::f64::consts::PI * f * i as f64 / f64::from(rate)).sin() as f32)
+            .collect()
+    };
+    let key = |row: f64, col: f64| -> Vec<f32> {
+        (0..secs(0.15))
+            .map(|i| {
+                let t = i as f64 / f64::from(rate);
+                (0.2 * ((2.0 * std::f64::consts::PI * row * t).sin()
+                    + (2.0 * std::f64::consts::PI * col * t).sin())) as f32
+            })
+            .collect()
+    };
+    let silence = |s: f64| vec![0.0f32; secs(s)];
+    let supervisor: Vec<f32> = [
+        silence(0.5),
+        key(770.0, 1336.0),
+        silence(0.35),
+        tone(2500.0, secs(0.8)),
+        silence(0.2),
+        key(770.0, 1477.0),
+        silence(0.15),
+        tone(2500.0, secs(1.2)),
+    ]
+    .concat();
+    let files = [
+        ("customer.wav", tone(440.0, secs(3.5))),
+        ("agent.wav", tone(1000.0, secs(3.5))),
+        ("supervisor.wav", supervisor),
+    ];
+    let mut args = Vec::new();
+    for (name, x) in &files {
+        let path = out.join(name);
+        write_wav_s16(&path, x, rate);
+        args.push(path.display().to_string());
+    }
+    let ports: Vec<(&str, String)> = [
+        "CUSTOMER_PORT",
+        "AGENT_PORT",
+        "SUPERVISOR_PORT",
+        "CUSTOMER_PHONE_PORT",
+        "AGENT_PHONE_PORT",
+        "SUPERVISOR_PHONE_PORT",
+    ]
+    .into_iter()
+    .map(|k| (k, free_udp_port().to_string()))
+    .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = script("supervised-call.sh", &args, &scene, &out, &ports);
+    assert_clean(&o, "supervised-call.sh");
+    let t = text(&o);
+    assert!(
+        t.contains("callbarge-mode, mode=(string)whisper, previous=(string)listen"),
+        "{t}"
+    );
+    assert!(
+        t.contains("callbarge-mode, mode=(string)barge, previous=(string)whisper"),
+        "{t}"
+    );
+
+    let heard = |party: &str| read_wav_f32(&out.join(format!("heard-by-{party}.wav")));
+    let (customer, agent, sup) = (heard("customer"), heard("agent"), heard("supervisor"));
+    for (who, x) in [("customer", &customer), ("agent", &agent), ("supervisor", &sup)] {
+        assert!(x.len() >= secs(3.3), "{who} heard only {} samples", x.len());
+    }
+    let amp = |x: &[f32], from: f64, to: f64, f: f64| tone_amplitude(&x[secs(from)..secs(to)], f, rate);
+    // Always: the customer and the agent hear each other; the supervisor
+    // hears both (listen from the start).
+    assert!(amp(&customer, 0.2, 3.2, 1000.0) > 0.1);
+    assert!(amp(&agent, 0.2, 3.2, 440.0) > 0.1);
+    assert!(amp(&sup, 0.2, 3.2, 440.0) > 0.1 && amp(&sup, 0.2, 3.2, 1000.0) > 0.1);
+    // The whisper reaches the agent, never the customer.
+    assert!(amp(&agent, 1.15, 1.7, 2500.0) > 0.1, "agent missed the whisper");
+    assert!(amp(&customer, 1.0, 1.9, 2500.0) < 0.01, "the customer heard the whisper");
+    // After 6 everyone hears the supervisor.
+    assert!(amp(&customer, 2.5, 3.3, 2500.0) > 0.1, "barge not heard by the customer");
+    assert!(amp(&agent, 2.5, 3.3, 2500.0) > 0.1);
+    // Nobody hears themself.
+    assert!(amp(&sup, 0.2, 3.3, 2500.0) < 0.01);
+    assert!(amp(&customer, 0.2, 3.3, 440.0) < 0.01);
+    assert!(amp(&agent, 0.2, 3.3, 1000.0) < 0.01);
 }

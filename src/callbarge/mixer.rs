@@ -77,6 +77,8 @@ mod imp {
         keypad: Option<Keypad>,
         block: [Vec<f32>; PARTIES],
         conv: Vec<f32>,
+        /// The mixed bus of one aggregate() call, interleaved.
+        mix: Vec<f32>,
         warned_no_pts: bool,
     }
 
@@ -92,6 +94,7 @@ mod imp {
                 keypad: None,
                 block: Default::default(),
                 conv: Vec::new(),
+                mix: Vec::new(),
                 warned_no_pts: false,
             }
         }
@@ -496,7 +499,18 @@ mod imp {
                 }
             }
 
-            let mut samples: Vec<f32> = Vec::new();
+            // Where a live output starts when no party's buffer had a time:
+            // now, minus the latency (asked before taking our lock: the base
+            // class takes its own lock for it).
+            let fallback_start = if timeout && self.state.lock().unwrap().next.is_none() {
+                self.obj().current_running_time().map(|now| {
+                    let latency = self.obj().latency().unwrap_or(gst::ClockTime::ZERO);
+                    time_to_samples(now.saturating_sub(latency), rate)
+                })
+            } else {
+                None
+            };
+            self.state.lock().unwrap().mix.clear();
             let mut first: Option<i64> = None;
             let mut finished = false;
             let mut blocks = 0;
@@ -527,12 +541,7 @@ mod imp {
                 let mut state = self.state.lock().unwrap();
                 let state = &mut *state;
                 if state.next.is_none() {
-                    let start = state.first_seen.or_else(|| {
-                        // Nothing timed arrived: start now (live timeout).
-                        let now = self.obj().current_running_time()?;
-                        let latency = self.obj().latency().unwrap_or(gst::ClockTime::ZERO);
-                        Some(time_to_samples(now.saturating_sub(latency), rate))
-                    });
+                    let start = state.first_seen.or(fallback_start);
                     let Some(start) = start else { break };
                     gst::debug!(
                         CAT,
@@ -601,10 +610,12 @@ mod imp {
                         s.mode = mode;
                     }
                 }
-                let start = samples.len();
-                samples.resize(start + block * PARTIES, 0.0);
+                let start = state.mix.len();
+                state.mix.resize(start + block * PARTIES, 0.0);
                 let [c, a, s] = &state.block;
-                state.router.mix([c, a, s], &mut samples[start..]);
+                if let Some(out) = state.mix.get_mut(start..) {
+                    state.router.mix([c, a, s], out);
+                }
                 first.get_or_insert(next);
                 state.next = Some(end);
                 blocks += 1;
@@ -618,9 +629,14 @@ mod imp {
                 let next = state.next.unwrap_or(first);
                 let pts = samples_to_time(first, rate);
                 let end = samples_to_time(next, rate);
-                let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_le_bytes()).collect();
-                let mut buffer = gst::Buffer::from_mut_slice(bytes);
+                let mut buffer = gst::Buffer::with_size(state.mix.len() * 4)
+                    .map_err(|_| gst::FlowError::Error)?;
                 if let Some(b) = buffer.get_mut() {
+                    if let Ok(mut map) = b.map_writable() {
+                        for (o, v) in map.chunks_exact_mut(4).zip(state.mix.iter()) {
+                            o.copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
                     b.set_pts(pts);
                     b.set_duration(end.saturating_sub(pts));
                     b.set_offset(u64::try_from(first).unwrap_or(0));

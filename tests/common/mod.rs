@@ -288,3 +288,41 @@ pub fn custom_upstream_events(h: &mut gst_check::Harness) -> Vec<gst::Structure>
     }
     out
 }
+
+/// Amplitude of the `freq` component of `x` (Goertzel filter over a Hann
+/// window, so that other tones nearby do not leak into it).
+pub fn tone_amplitude(x: &[f32], freq: f64, rate: u32) -> f64 {
+    let n = x.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2, mut wsum) = (0.0f64, 0.0f64, 0.0f64);
+    for (i, &v) in x.iter().enumerate() {
+        let win = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64).cos();
+        wsum += win;
+        let s0 = win * f64::from(v) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let re = s1 - s2 * w.cos();
+    let im = s2 * w.sin();
+    2.0 * (re * re + im * im).sqrt() / wsum
+}
+
+/// Writes mono 16-bit samples as a WAV file.
+pub fn write_wav_s16(path: &std::path::Path, samples: &[f32], rate: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
+    for &v in samples {
+        w.write_sample(gstbargein::audio::f32_to_s16(v))
+            .expect("write sample");
+    }
+    w.finalize().expect("finalize wav");
+}
