@@ -94,7 +94,8 @@ struct Call {
 impl Call {
     fn new(rate: u32) -> Self {
         init();
-        let mut c = gst_check::Harness::with_padnames("callbarge", Some("customer"), Some("to_customer"));
+        let mut c =
+            gst_check::Harness::with_padnames("callbarge", Some("customer"), Some("to_customer"));
         let el = c.element().expect("element");
         let a = gst_check::Harness::with_element(&el, Some("agent"), Some("to_agent"));
         let s = gst_check::Harness::with_element(&el, Some("supervisor"), Some("to_supervisor"));
@@ -290,7 +291,9 @@ fn the_customer_never_hears_the_supervisor_outside_a_barge() {
 
 /// Largest sample-to-sample step of a signal.
 fn max_step(x: &[f32]) -> f32 {
-    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+    x.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max)
 }
 
 fn switch_run(ramp_ms: u32) -> Vec<f32> {
@@ -308,7 +311,13 @@ fn switch_run(ramp_ms: u32) -> Vec<f32> {
             })
             .collect::<Vec<f32>>()
     };
-    for mode in [Mode::Whisper, Mode::Listen, Mode::Barge, Mode::Off, Mode::Whisper] {
+    for mode in [
+        Mode::Whisper,
+        Mode::Listen,
+        Mode::Barge,
+        Mode::Off,
+        Mode::Whisper,
+    ] {
         for _ in 0..6 {
             let c = customer_freq(&call);
             let out = call.step([Some(c), Some(vec![0.0; 160]), Some(vec![0.5; 160])]);
@@ -328,7 +337,10 @@ fn switching_modes_is_click_free() {
     let step = max_step(&ramp);
     assert!(step <= allowed, "step {step} > {allowed}");
     // The ramps do reach the new gain: whispers are heard in full.
-    assert!(ramp.iter().any(|&v| v > 0.75), "whisper never reached full gain");
+    assert!(
+        ramp.iter().any(|&v| v > 0.75),
+        "whisper never reached full gain"
+    );
     // Without a ramp the same switches click: the test can fail.
     let hard = max_step(&switch_run(0));
     assert!(hard > 0.4, "no click without a ramp? ({hard})");
@@ -349,9 +361,15 @@ fn gains_scale_each_talker() {
         }
     }
     let c_in_agent = tone(&got[1], FREQ[0], 16000);
-    assert!((c_in_agent - 0.15).abs() < 0.01, "customer at half: {c_in_agent}");
+    assert!(
+        (c_in_agent - 0.15).abs() < 0.01,
+        "customer at half: {c_in_agent}"
+    );
     let a_in_customer = tone(&got[0], FREQ[1], 16000);
-    assert!((a_in_customer - 0.3).abs() < 0.01, "agent unchanged: {a_in_customer}");
+    assert!(
+        (a_in_customer - 0.3).abs() < 0.01,
+        "agent unchanged: {a_in_customer}"
+    );
     assert!(tone(&got[0], FREQ[2], 16000) < ABSENT, "supervisor muted");
 }
 
@@ -473,7 +491,8 @@ fn unsupported_caps_are_refused() {
         caps_f32(16000, 6),
         caps(gst_audio::AudioFormat::S24le, 16000, 1),
     ] {
-        let mut h = gst_check::Harness::with_padnames("callbarge", Some("customer"), Some("to_customer"));
+        let mut h =
+            gst_check::Harness::with_padnames("callbarge", Some("customer"), Some("to_customer"));
         h.set_src_caps(caps.clone());
         let r = h.push(buffer_f32(&[0.0; 160], 1, 16000, 0));
         assert_eq!(r, Err(gst::FlowError::NotNegotiated), "{caps} accepted");
@@ -662,7 +681,11 @@ fn live_call_flows_without_a_supervisor() {
         println!("{what}: {} / {} samples", c.len(), a.len());
         // Nearly all of the 1.5 s came out, live.
         for x in [&c, &a] {
-            assert!(x.len() >= 16000 * 14 / 10, "{what}: only {} samples", x.len());
+            assert!(
+                x.len() >= 16000 * 14 / 10,
+                "{what}: only {} samples",
+                x.len()
+            );
         }
         let c_mid = &c[4000..20000];
         let a_mid = &a[4000..20000];
@@ -682,7 +705,13 @@ fn the_supervisor_joins_and_leaves_while_the_call_plays() {
     ));
     let cb = p.by_name("cb").unwrap();
     let outs = ["c", "a", "s"].map(|n| collect(&p, n));
-    let count = |o: &Collected| o.lock().unwrap().iter().map(|(_, x)| x.len()).sum::<usize>();
+    let count = |o: &Collected| {
+        o.lock()
+            .unwrap()
+            .iter()
+            .map(|(_, x)| x.len())
+            .sum::<usize>()
+    };
     // Phases, by how much the customer has heard: two-party call, then the
     // supervisor joins, then leaves.
     let mut phase = 0;
@@ -725,13 +754,20 @@ fn the_supervisor_joins_and_leaves_while_the_call_plays() {
     let s = samples(&outs[2]);
     println!("marks {marks:?}, customer heard {} samples", c.len());
     // The call flowed to the end: 2 s.
-    assert!(c.len() >= 16000 * 19 / 10, "customer heard {} samples", c.len());
+    assert!(
+        c.len() >= 16000 * 19 / 10,
+        "customer heard {} samples",
+        c.len()
+    );
     assert!(a.len() >= 16000 * 19 / 10);
     assert!(s.len() >= 16000 * 19 / 10);
     let (joined, left) = (marks[0], marks[1]);
     // While the supervisor was on the call (barge), everyone heard them.
     let during = joined + 3200..left - 800;
-    assert!(during.len() > 3200, "supervisor on the call for too short a time");
+    assert!(
+        during.len() > 3200,
+        "supervisor on the call for too short a time"
+    );
     assert!(tone(&c[during.clone()], FREQ[2], 16000) > PRESENT);
     assert!(tone(&a[during.clone()], FREQ[2], 16000) > PRESENT);
     assert!(tone(&s[during], FREQ[0], 16000) > PRESENT);
@@ -740,9 +776,18 @@ fn the_supervisor_joins_and_leaves_while_the_call_plays() {
     let after = left + 3200..c.len().min(left + 9600);
     for range in [before, after] {
         assert!(range.len() > 1600, "{range:?}");
-        assert!(tone(&c[range.clone()], FREQ[2], 16000) < ABSENT, "{range:?}");
-        assert!(tone(&c[range.clone()], FREQ[1], 16000) > PRESENT, "{range:?}");
-        assert!(tone(&a[range.clone()], FREQ[0], 16000) > PRESENT, "{range:?}");
+        assert!(
+            tone(&c[range.clone()], FREQ[2], 16000) < ABSENT,
+            "{range:?}"
+        );
+        assert!(
+            tone(&c[range.clone()], FREQ[1], 16000) > PRESENT,
+            "{range:?}"
+        );
+        assert!(
+            tone(&a[range.clone()], FREQ[0], 16000) > PRESENT,
+            "{range:?}"
+        );
     }
 }
 
@@ -759,7 +804,8 @@ fn three_parties_over_rtp_on_loopback() {
     // in whisper mode and sends each party what it hears; the phones receive.
     // (The senders are async=false: in a pipeline that also receives, an
     // async sink would wait for a preroll that only its own packets bring.)
-    let rtp = "application/x-rtp,media=audio,clock-rate=16000,encoding-name=L16,channels=1,payload=96";
+    let rtp =
+        "application/x-rtp,media=audio,clock-rate=16000,encoding-name=L16,channels=1,payload=96";
     let mut desc = String::from("callbarge name=cb mode=whisper ");
     let names = ["customer", "agent", "supervisor"];
     for p in Party::ALL {
@@ -781,8 +827,14 @@ fn three_parties_over_rtp_on_loopback() {
     let enough = {
         let outs = outs.clone();
         move || {
-            outs.iter()
-                .all(|o| o.lock().unwrap().iter().map(|(_, x)| x.len()).sum::<usize>() >= 16000 * 2)
+            outs.iter().all(|o| {
+                o.lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(_, x)| x.len())
+                    .sum::<usize>()
+                    >= 16000 * 2
+            })
         }
     };
     run(&p, enough);

@@ -222,7 +222,9 @@ fn supervised_call_example_listens_whispers_and_barges() {
     let secs = |s: f64| (s * f64::from(rate)) as usize;
     let tone = |f: f64, n: usize| -> Vec<f32> {
         (0..n)
-            .map(|i| 0.3 * (2.0 * std::f64::consts::PI * f * i as f64 / f64::from(rate)).sin() as f32)
+            .map(|i| {
+                0.3 * (2.0 * std::f64::consts::PI * f * i as f64 / f64::from(rate)).sin() as f32
+            })
             .collect()
     };
     let key = |row: f64, col: f64| -> Vec<f32> {
@@ -283,20 +285,34 @@ fn supervised_call_example_listens_whispers_and_barges() {
 
     let heard = |party: &str| read_wav_f32(&out.join(format!("heard-by-{party}.wav")));
     let (customer, agent, sup) = (heard("customer"), heard("agent"), heard("supervisor"));
-    for (who, x) in [("customer", &customer), ("agent", &agent), ("supervisor", &sup)] {
+    for (who, x) in [
+        ("customer", &customer),
+        ("agent", &agent),
+        ("supervisor", &sup),
+    ] {
         assert!(x.len() >= secs(3.3), "{who} heard only {} samples", x.len());
     }
-    let amp = |x: &[f32], from: f64, to: f64, f: f64| tone_amplitude(&x[secs(from)..secs(to)], f, rate);
+    let amp =
+        |x: &[f32], from: f64, to: f64, f: f64| tone_amplitude(&x[secs(from)..secs(to)], f, rate);
     // Always: the customer and the agent hear each other; the supervisor
     // hears both (listen from the start).
     assert!(amp(&customer, 0.2, 3.2, 1000.0) > 0.1);
     assert!(amp(&agent, 0.2, 3.2, 440.0) > 0.1);
     assert!(amp(&sup, 0.2, 3.2, 440.0) > 0.1 && amp(&sup, 0.2, 3.2, 1000.0) > 0.1);
     // The whisper reaches the agent, never the customer.
-    assert!(amp(&agent, 1.15, 1.7, 2500.0) > 0.1, "agent missed the whisper");
-    assert!(amp(&customer, 1.0, 1.9, 2500.0) < 0.01, "the customer heard the whisper");
+    assert!(
+        amp(&agent, 1.15, 1.7, 2500.0) > 0.1,
+        "agent missed the whisper"
+    );
+    assert!(
+        amp(&customer, 1.0, 1.9, 2500.0) < 0.01,
+        "the customer heard the whisper"
+    );
     // After 6 everyone hears the supervisor.
-    assert!(amp(&customer, 2.5, 3.3, 2500.0) > 0.1, "barge not heard by the customer");
+    assert!(
+        amp(&customer, 2.5, 3.3, 2500.0) > 0.1,
+        "barge not heard by the customer"
+    );
     assert!(amp(&agent, 2.5, 3.3, 2500.0) > 0.1);
     // Nobody hears themself.
     assert!(amp(&sup, 0.2, 3.3, 2500.0) < 0.01);

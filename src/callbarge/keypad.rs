@@ -53,8 +53,9 @@ mod tests {
         (0..n)
             .map(|i| {
                 let t = i as f64 / f64::from(rate);
-                (0.25 * ((2.0 * std::f64::consts::PI * row * t).sin()
-                    + (2.0 * std::f64::consts::PI * col * t).sin())) as f32
+                (0.25
+                    * ((2.0 * std::f64::consts::PI * row * t).sin()
+                        + (2.0 * std::f64::consts::PI * col * t).sin())) as f32
             })
             .collect()
     }

@@ -387,10 +387,8 @@ mod imp {
                                 self,
                                 gst::StreamError::Format,
                                 ("Unsupported audio format on {}: {caps}", pad.name()),
-                                [
-                                    "insert `audioconvert ! audioresample` to get F32LE/S16LE, \
-                                     mono or stereo, at 8/16/32/48 kHz"
-                                ]
+                                ["insert `audioconvert ! audioresample` to get F32LE/S16LE, \
+                                     mono or stereo, at 8/16/32/48 kHz"]
                             );
                             return false;
                         }
@@ -407,20 +405,21 @@ mod imp {
                         gst::element_imp_warning!(
                             self,
                             gst::LibraryError::Init,
-                            ("The {} input cannot be converted; it is silent", party.name()),
+                            (
+                                "The {} input cannot be converted; it is silent",
+                                party.name()
+                            ),
                             ["{e}"]
                         );
                     }
                 }
-                gst::EventView::Segment(s) => {
-                    if s.segment().format() != gst::Format::Time {
-                        gst::element_imp_error!(
-                            self,
-                            gst::StreamError::Format,
-                            ("callbarge needs time segments (on {})", pad.name())
-                        );
-                        return false;
-                    }
+                gst::EventView::Segment(s) if s.segment().format() != gst::Format::Time => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ("callbarge needs time segments (on {})", pad.name())
+                    );
+                    return false;
                 }
                 gst::EventView::StreamStart(_) | gst::EventView::FlushStop(_) => {
                     let mut state = self.state.lock().unwrap();
@@ -728,7 +727,10 @@ mod imp {
             if buf.flags().contains(gst::BufferFlags::GAP) && buf.size() == 0 {
                 let frames = buf
                     .duration()
-                    .and_then(|d| d.nseconds().mul_div_floor(u64::from(info.rate()), 1_000_000_000))
+                    .and_then(|d| {
+                        d.nseconds()
+                            .mul_div_floor(u64::from(info.rate()), 1_000_000_000)
+                    })
                     .unwrap_or(0) as usize;
                 timeline.push(rt_ns, &[], frames);
             } else {

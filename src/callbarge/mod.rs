@@ -49,7 +49,10 @@ pub enum Mode {
         nick = "whisper"
     )]
     Whisper = 2,
-    #[enum_value(name = "Barge: three-way call, everyone hears the two others", nick = "barge")]
+    #[enum_value(
+        name = "Barge: three-way call, everyone hears the two others",
+        nick = "barge"
+    )]
     Barge = 3,
 }
 

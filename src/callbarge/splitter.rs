@@ -254,7 +254,10 @@ mod imp {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Format,
-                    ("Mixer bus buffer of {} bytes is not whole frames", map.len())
+                    (
+                        "Mixer bus buffer of {} bytes is not whole frames",
+                        map.len()
+                    )
                 );
                 return Err(gst::FlowError::Error);
             }
@@ -299,8 +302,8 @@ mod imp {
                     for out in &self.srcpads {
                         let out_id = format!("{id}/{}", out.name());
                         let mut b = gst::event::StreamStart::builder(&out_id)
-                        .flags(s.stream_flags())
-                        .seqnum(event.seqnum());
+                            .flags(s.stream_flags())
+                            .seqnum(event.seqnum());
                         if let Some(g) = group {
                             b = b.group_id(g);
                         }
@@ -332,7 +335,10 @@ mod imp {
                             gst::element_imp_error!(
                                 self,
                                 gst::CoreError::Negotiation,
-                                ("A callbarge output's peer accepts none of {}", output_caps(Some(rate)))
+                                (
+                                    "A callbarge output's peer accepts none of {}",
+                                    output_caps(Some(rate))
+                                )
                             );
                         }
                     }
