@@ -537,6 +537,9 @@ mod imp {
                     }
                 }
 
+                let eos = pads
+                    .each_ref()
+                    .map(|p| p.as_ref().is_some_and(|p| p.is_eos()));
                 let mut state = self.state.lock().unwrap();
                 let state = &mut *state;
                 if state.next.is_none() {
@@ -557,12 +560,14 @@ mod imp {
                 let mut done = true;
                 let mut any_pad = false;
                 for (i, pad) in pads.iter().enumerate() {
-                    let Some(pad) = pad else { continue };
+                    if pad.is_none() {
+                        continue;
+                    }
                     any_pad = true;
                     let Some(input) = state.inputs.get(i) else {
                         continue;
                     };
-                    let eos = pad.is_eos();
+                    let eos = eos[i];
                     let have = input.end();
                     if !eos || have.is_some_and(|h| h > next) {
                         done = false;
