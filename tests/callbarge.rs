@@ -54,11 +54,30 @@ fn dtmf(key: char, rate: u32, first: u64, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Who hears whom, as the design says (written out here rather than taken
+/// from the element's own routing code).
+fn heard_by(mode: Mode, listener: Party) -> &'static [Party] {
+    use Party::*;
+    match (mode, listener) {
+        (_, Customer) if mode != Mode::Barge => &[Agent],
+        (_, Customer) => &[Agent, Supervisor],
+        (Mode::Off | Mode::Listen, Agent) => &[Customer],
+        (_, Agent) => &[Customer, Supervisor],
+        (Mode::Off, Supervisor) => &[],
+        (_, Supervisor) => &[Customer, Agent],
+    }
+}
+
 /// Asserts an output carries exactly the parties `mode` routes to `listener`.
 fn assert_routing(mode: Mode, listener: Party, x: &[f32], rate: u32, what: &str) {
     for talker in Party::ALL {
         let a = tone(x, FREQ[talker.index()], rate);
-        if hears(mode, listener, talker) {
+        assert_eq!(
+            heard_by(mode, listener).contains(&talker),
+            hears(mode, listener, talker),
+            "the element's routing table disagrees with the design"
+        );
+        if heard_by(mode, listener).contains(&talker) {
             assert!(
                 a > PRESENT,
                 "{what}: in {mode:?} {listener:?} should hear {talker:?} (amplitude {a:.4})"
