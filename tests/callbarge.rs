@@ -108,6 +108,8 @@ struct Call {
     rate: u32,
     /// Frames pushed per party so far.
     frame: u64,
+    /// Which parties sent something already.
+    talked: [bool; 3],
 }
 
 impl Call {
@@ -128,6 +130,7 @@ impl Call {
             el,
             rate,
             frame: 0,
+            talked: [false; 3],
         }
     }
 
@@ -139,18 +142,27 @@ impl Call {
     /// the three outputs of that block.
     fn step(&mut self, inputs: [Option<Vec<f32>>; 3]) -> [Vec<f32>; 3] {
         let first = self.frame;
-        let mut pushed = 0;
-        for (h, x) in self.h.iter_mut().zip(inputs) {
-            if let Some(x) = x {
-                assert_eq!(x.len(), self.rate as usize / 100);
-                h.push(buffer_f32(&x, 1, self.rate, first)).expect("push");
-                pushed += 1;
+        let mut missing = false;
+        let mut wait = false;
+        for ((h, x), talked) in self.h.iter_mut().zip(inputs).zip(self.talked.iter_mut()) {
+            match x {
+                Some(x) => {
+                    assert_eq!(x.len(), self.rate as usize / 100);
+                    h.push(buffer_f32(&x, 1, self.rate, first)).expect("push");
+                    *talked = true;
+                }
+                None => {
+                    missing = true;
+                    // A party that talked before is waited for until the
+                    // live timeout.
+                    wait |= *talked;
+                }
             }
         }
         self.frame += self.block() as u64;
-        if pushed < 3 && first == 0 {
-            // Someone never talks: the first block waits for the live
-            // timeout (later the base class counts that party as inactive).
+        // A party that never talked is waited for once, on the first block;
+        // then the base class counts it as inactive.
+        if missing && (first == 0 || wait) {
             self.h[0].crank_single_clock_wait().expect("clock wait");
         }
         let mut out: [Vec<f32>; 3] = Default::default();
@@ -503,6 +515,31 @@ fn a_silent_supervisor_never_stalls_the_call() {
 }
 
 #[test]
+fn a_supervisor_who_stops_sending_never_stalls_the_call() {
+    // The supervisor's phone delivers 100 ms, then nothing (no EOS): each
+    // later block goes out at the live timeout without them.
+    let mut call = Call::new(16000);
+    call.el.set_property("mode", Mode::Barge);
+    let mut before: [Vec<f32>; 3] = Default::default();
+    let mut after: [Vec<f32>; 3] = Default::default();
+    for step in 0..40 {
+        let mut inputs = call.all_talk();
+        if step >= 10 {
+            inputs[2] = None;
+        }
+        let out = call.step(inputs);
+        let target = if step < 10 { &mut before } else { &mut after };
+        for (g, o) in target.iter_mut().zip(out) {
+            g.extend(o);
+        }
+    }
+    assert!(tone(&before[0], FREQ[2], 16000) > PRESENT);
+    assert!(tone(&after[0], FREQ[2], 16000) < ABSENT);
+    assert!(tone(&after[0], FREQ[1], 16000) > PRESENT);
+    assert!(tone(&after[1], FREQ[0], 16000) > PRESENT);
+}
+
+#[test]
 fn unsupported_caps_are_refused() {
     init();
     for caps in [
@@ -808,6 +845,49 @@ fn the_supervisor_joins_and_leaves_while_the_call_plays() {
             "{range:?}"
         );
     }
+}
+
+#[test]
+fn a_supervisor_unlinked_mid_call_leaves_the_call_flowing() {
+    // The supervisor's phone goes away without EOS and without releasing the
+    // pad: the call goes on at the live timeout. (The call itself only ends
+    // when every party on it has: the test stops after 1.5 s.)
+    let p = launch(&format!(
+        "callbarge name=cb mode=barge \
+         audiotestsrc is-live=true samplesperbuffer=160 freq=440 volume=0.3 ! audio/x-raw,rate=16000 ! cb.customer \
+         audiotestsrc is-live=true samplesperbuffer=160 freq=1000 volume=0.3 ! audio/x-raw,rate=16000 ! cb.agent \
+         audiotestsrc is-live=true samplesperbuffer=160 freq=2500 volume=0.3 name=sup ! capsfilter name=supcaps caps=audio/x-raw,rate=16000 ! cb.supervisor \
+         cb.to_customer ! {SINK} name=c  cb.to_agent ! {SINK} name=a"
+    ));
+    let outs = ["c", "a"].map(|n| collect(&p, n));
+    let c_out = outs[0].clone();
+    let mut mark = None;
+    run(&p, || {
+        let n: usize = c_out.lock().unwrap().iter().map(|(_, x)| x.len()).sum();
+        if mark.is_none() && n >= 8000 {
+            let sup = p.by_name("sup").unwrap();
+            let caps = p.by_name("supcaps").unwrap();
+            sup.set_state(gst::State::Null).unwrap();
+            caps.set_state(gst::State::Null).unwrap();
+            caps.unlink(&p.by_name("cb").unwrap());
+            mark = Some(n);
+        }
+        n >= 24000
+    });
+    let mark = mark.expect("the call ended before the supervisor left");
+    let c = samples(&outs[0]);
+    let a = samples(&outs[1]);
+    assert!(
+        c.len() >= 16000 * 14 / 10,
+        "customer heard {} samples",
+        c.len()
+    );
+    assert!(a.len() >= 16000 * 14 / 10);
+    assert!(tone(&c[1600..mark - 800], FREQ[2], 16000) > PRESENT);
+    let after = mark + 3200..c.len() - 800;
+    assert!(tone(&c[after.clone()], FREQ[2], 16000) < ABSENT);
+    assert!(tone(&c[after.clone()], FREQ[1], 16000) > PRESENT);
+    assert!(tone(&a[after], FREQ[0], 16000) > PRESENT);
 }
 
 fn free_udp_port() -> u16 {
