@@ -7,20 +7,12 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use super::Mode;
 use super::mixer::CallBargeMixer;
 use super::routing::{PARTIES, Party};
 use super::splitter::{CallBargeSplitter, output_caps};
+use super::{CAT, Mode};
 use crate::audio;
 use crate::protocol::{self, Structure};
-
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "callbarge",
-        gst::DebugColorFlags::empty(),
-        Some("Supervisor listen, whisper and barge on a call"),
-    )
-});
 
 const DEFAULT_MODE: Mode = Mode::Off;
 const DEFAULT_RAMP_MS: u32 = 20;

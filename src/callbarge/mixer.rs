@@ -23,22 +23,14 @@ mod imp {
 
     use crate::audio;
     use crate::bargeinaec::far::FarReference;
-    use crate::callbarge::Mode;
     use crate::callbarge::keypad::Keypad;
     use crate::callbarge::routing::{self, PARTIES, Party, Router};
     use crate::callbarge::splitter::bus_caps;
+    use crate::callbarge::{CAT, Mode};
     use crate::protocol::{self, Structure};
 
     // Lock order: `state`, then the shared settings. Neither is held across
     // pad calls, finish_buffer, posting or notify.
-
-    static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-        gst::DebugCategory::new(
-            "callbarge",
-            gst::DebugColorFlags::empty(),
-            Some("Supervisor listen, whisper and barge on a call"),
-        )
-    });
 
     /// Output block length.
     const BLOCK_MS: u32 = 10;
@@ -165,7 +157,8 @@ mod imp {
     struct Outgoing {
         caps: Option<gst::Caps>,
         buffer: Option<gst::Buffer>,
-        mode_change: Option<(Mode, Mode)>,
+        /// Keypad mode changes, (new, previous), in order.
+        mode_changes: Vec<(Mode, Mode)>,
         warnings: Vec<String>,
     }
 
@@ -610,7 +603,7 @@ mod imp {
                     );
                     let mut s = self.settings_arc().lock().unwrap();
                     if s.mode != mode {
-                        out.mode_change = Some((mode, s.mode));
+                        out.mode_changes.push((mode, s.mode));
                         s.mode = mode;
                     }
                 }
@@ -794,15 +787,15 @@ mod imp {
                 );
                 result = obj.finish_buffer(buffer);
             }
-            if let Some((mode, previous)) = out.mode_change
-                && let Some(owner) = obj.parent().and_downcast::<gst::Element>()
-            {
-                let msg = protocol::CallbargeMode {
-                    mode: mode.as_str().into(),
-                    previous: previous.as_str().into(),
-                };
-                let _ = owner.post_message(msg.message(&owner));
-                owner.notify("mode");
+            if let Some(owner) = obj.parent().and_downcast::<gst::Element>() {
+                for (mode, previous) in out.mode_changes {
+                    let msg = protocol::CallbargeMode {
+                        mode: mode.as_str().into(),
+                        previous: previous.as_str().into(),
+                    };
+                    let _ = owner.post_message(msg.message(&owner));
+                    owner.notify("mode");
+                }
             }
             result
         }

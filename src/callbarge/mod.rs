@@ -22,12 +22,22 @@
 
 use gst::glib;
 use gst::prelude::*;
+use std::sync::LazyLock;
 
 mod imp;
 pub mod keypad;
 mod mixer;
 pub mod routing;
 mod splitter;
+
+/// The element's debug category, shared by the bin and its inner elements.
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "callbarge",
+        gst::DebugColorFlags::empty(),
+        Some("Supervisor listen, whisper and barge on a call"),
+    )
+});
 
 /// What the supervisor does on the call.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]

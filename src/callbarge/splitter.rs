@@ -31,16 +31,9 @@ pub(super) fn output_caps(rate: Option<u32>) -> gst::Caps {
 
 mod imp {
     use super::*;
+    use crate::callbarge::CAT;
     use gst::subclass::prelude::*;
     use std::sync::{LazyLock, Mutex};
-
-    static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-        gst::DebugCategory::new(
-            "callbarge",
-            gst::DebugColorFlags::empty(),
-            Some("Supervisor listen, whisper and barge on a call"),
-        )
-    });
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     struct OutFormat {
