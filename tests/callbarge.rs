@@ -540,6 +540,75 @@ fn a_supervisor_who_stops_sending_never_stalls_the_call() {
 }
 
 #[test]
+fn a_broken_buffer_is_dropped_with_a_warning_and_the_call_goes_on() {
+    let mut call = Call::new(16000);
+    call.el.set_property("mode", Mode::Barge);
+    let bus = gst::Bus::new();
+    call.el.set_bus(Some(&bus));
+    for _ in 0..5 {
+        call.step(call.all_talk());
+    }
+    // The supervisor sends 6 bytes: not a whole number of 4-byte frames.
+    let first = call.frame;
+    for p in [Party::Customer, Party::Agent] {
+        let x = call.talk(p);
+        call.h[p.index()]
+            .push(buffer_f32(&x, 1, 16000, first))
+            .unwrap();
+    }
+    let mut bad = gst::Buffer::from_slice([0u8; 6]);
+    bad.get_mut().unwrap().set_pts(frames_to_time(first, 16000));
+    call.h[2].push(bad).unwrap();
+    call.frame += 160;
+    call.h[0].crank_single_clock_wait().unwrap();
+    let out: Vec<Vec<f32>> = call
+        .h
+        .iter_mut()
+        .map(|h| read_f32(&h.pull().unwrap()))
+        .collect();
+    assert!(tone(&out[0], FREQ[1], 16000) > PRESENT, "the call went on");
+    assert!(
+        tone(&out[0], FREQ[2], 16000) < ABSENT,
+        "the broken buffer is silence"
+    );
+    for _ in 0..5 {
+        let o = call.step(call.all_talk());
+        assert!(
+            tone(&o[0], FREQ[2], 16000) > PRESENT,
+            "the supervisor is back"
+        );
+    }
+    let warnings: Vec<String> = std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(w.error().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("supervisor"), "{warnings:?}");
+}
+
+#[test]
+fn a_segment_not_in_time_is_an_error() {
+    let mut call = Call::new(16000);
+    let bus = gst::Bus::new();
+    call.el.set_bus(Some(&bus));
+    call.step(call.all_talk());
+    let seg = gst::FormattedSegment::<gst::format::Bytes>::new();
+    call.h[1].push_event(gst::event::Segment::new(&seg));
+    let x = call.talk(Party::Agent);
+    // The event is refused when the mixer reaches it, with an error.
+    let _ = call.h[1].push(buffer_f32(&x, 1, 16000, call.frame));
+    let msg = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
+        .expect("an error message");
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    assert!(e.error().to_string().contains("time segments"), "{e:?}");
+}
+
+#[test]
 fn unsupported_caps_are_refused() {
     init();
     for caps in [

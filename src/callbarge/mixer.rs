@@ -37,6 +37,8 @@ mod imp {
     /// Blocks one aggregate() may produce when inputs are ahead (non-live
     /// pipelines, catching up after a stall).
     const MAX_BLOCKS: usize = 10;
+    /// Holes in a party's timestamps up to this long are filled with silence.
+    const MAX_FILL_NS: u64 = 1_000_000_000;
 
     #[derive(Default)]
     struct Input {
@@ -47,6 +49,8 @@ mod imp {
         /// Whether anything arrived since the start or the last flush; a
         /// party that never sent anything is not waited for.
         got_data: bool,
+        /// Running time (ns) where the party's next buffer should start.
+        expected_ns: Option<u64>,
         warned: bool,
     }
 
@@ -125,6 +129,7 @@ mod imp {
                     && t.in_channels() == info.channels() as usize
             });
             if !keep {
+                input.expected_ns = None;
                 input.timeline = None;
                 input.timeline = Some(FarReference::new(
                     rate,
@@ -141,6 +146,7 @@ mod imp {
                     t.reset();
                 }
                 input.got_data = false;
+                input.expected_ns = None;
             }
             self.next = None;
             self.first_seen = None;
@@ -416,8 +422,11 @@ mod imp {
                 }
                 gst::EventView::StreamStart(_) | gst::EventView::FlushStop(_) => {
                     let mut state = self.state.lock().unwrap();
-                    if let Some(t) = state.inputs.get_mut(i).and_then(|i| i.timeline.as_mut()) {
-                        t.reset();
+                    if let Some(input) = state.inputs.get_mut(i) {
+                        if let Some(t) = input.timeline.as_mut() {
+                            t.reset();
+                        }
+                        input.expected_ns = None;
                     }
                     if party == Party::Supervisor
                         && let Some(k) = state.keypad.as_mut()
@@ -722,7 +731,23 @@ mod imp {
                 );
             }
             let rt_ns = rt.map(gst::ClockTime::nseconds);
-            if buf.flags().contains(gst::BufferFlags::GAP) && buf.size() == 0 {
+            let in_rate = u64::from(info.rate());
+            // A hole in the party's timestamps (a lost or dropped buffer) is
+            // silence, so that what follows stays at its time. Longer jumps
+            // restart the timeline.
+            if let (Some(rt), Some(expected)) = (rt_ns, input.expected_ns)
+                && rt > expected
+                && rt - expected <= MAX_FILL_NS
+            {
+                let frames = (rt - expected)
+                    .mul_div_floor(in_rate, 1_000_000_000)
+                    .unwrap_or(0);
+                if frames > 0 {
+                    timeline.push(Some(expected), &[], frames as usize);
+                }
+            }
+            let start_ns = rt_ns.or(input.expected_ns);
+            let frames_in = if buf.flags().contains(gst::BufferFlags::GAP) && buf.size() == 0 {
                 let frames = buf
                     .duration()
                     .and_then(|d| {
@@ -731,6 +756,7 @@ mod imp {
                     })
                     .unwrap_or(0) as usize;
                 timeline.push(rt_ns, &[], frames);
+                frames as u64
             } else {
                 let bpf = info.bpf() as usize;
                 let Ok(map) = buf.map_readable() else {
@@ -755,7 +781,10 @@ mod imp {
                     ),
                 }
                 timeline.push(rt_ns, conv, 0);
-            }
+                (conv.len() / (info.channels().max(1) as usize)) as u64
+            };
+            input.expected_ns =
+                start_ns.map(|s| s + frames_in.mul_div_floor(1_000_000_000, in_rate).unwrap_or(0));
             input.got_data = true;
             if next.is_none()
                 && let Some(rt) = rt
