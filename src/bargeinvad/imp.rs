@@ -356,9 +356,17 @@ impl BaseTransformImpl for BargeInVad {
                 match protocol::FarActivity::from_event(&event) {
                     Ok(a) => {
                         if let Some(st) = self.state.lock().unwrap().as_mut() {
-                            st.far_active = a.active;
+                            // Without an echo path the far end cannot
+                            // trigger us: no need for the stricter threshold.
+                            st.far_active = a.active && a.echo;
                         }
-                        gst::debug!(CAT, imp = self, "Far end active: {}", a.active);
+                        gst::debug!(
+                            CAT,
+                            imp = self,
+                            "Far end active: {} (echo possible: {})",
+                            a.active,
+                            a.echo
+                        );
                     }
                     Err(protocol::ParseError::BadField(f)) => {
                         gst::warning!(
