@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The caller's side for the RTP bots: sends caller.wav as PCMU (or Opus with
 # CODEC=opus) to the bot and records what it receives to $OUT/received.wav.
+# Each side only gets data once the other plays, so no sink may wait for its
+# first buffer before the pipeline plays (async=false). Stop it with Ctrl-C:
+# -e then finishes the WAV file.
 #   usage: pipelines/rtp-caller.sh
 . "$(dirname "$0")/common.sh"
 BOT_PORT=${BOT_PORT:-5004}
@@ -17,6 +20,6 @@ else
 fi
 exec gst-launch-1.0 -e \
     filesrc location="$SCENE/caller.wav" ! wavparse ! audioconvert ! identity sync=true \
-        ! $enc ! udpsink host="$BOT_HOST" port="$BOT_PORT" \
+        ! $enc ! udpsink host="$BOT_HOST" port="$BOT_PORT" async=false \
     udpsrc port="$LISTEN_PORT" caps="$rtp" timeout=3000000000 ! rtpjitterbuffer ! $dec \
-        ! audioconvert ! wavenc ! filesink location="$OUT/received.wav"
+        ! audioconvert ! audio/x-raw,channels=1 ! wavenc ! filesink location="$OUT/received.wav" async=false

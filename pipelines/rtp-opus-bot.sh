@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The same bot with Opus at 48 kHz (wideband WebRTC/SIP calls).
+# See rtp-g711-bot.sh for the ports and why the detector's sink is async=false.
+# Run pipelines/rtp-caller.sh with CODEC=opus against it.
 #   usage: pipelines/rtp-opus-bot.sh [prompt.wav]
 . "$(dirname "$0")/common.sh"
 prompt=${1:-$SCENE/prompt.wav}
@@ -16,4 +18,4 @@ exec gst-launch-1.0 -m \
     t. ! queue ! aec.far_sink \
     udpsrc port="$IN_PORT" caps="$rtp" ! rtpjitterbuffer latency=40 ! rtpopusdepay ! opusdec \
         ! audioconvert ! audioresample ! "$fmt" ! aec.sink \
-    bargeinaec name=aec ! bargeinvad ! fakesink
+    bargeinaec name=aec ! bargeinvad ! fakesink async=false

@@ -303,6 +303,10 @@ pub struct FarActivity {
     /// Whether the echo canceller's filter has converged (ERLE above its floor),
     /// so the detector can relax its echo guard once echo is really removed.
     pub converged: bool,
+    /// Whether the far end's echo can be in the signal. False when the
+    /// canceller found no echo path (a quiet telephone line) and passes the
+    /// microphone through: the detector then needs no echo guard.
+    pub echo: bool,
 }
 
 impl Structure for FarActivity {
@@ -313,6 +317,7 @@ impl Structure for FarActivity {
             .field("active", self.active)
             .field("level-db", self.level_db)
             .field("converged", self.converged)
+            .field("echo", self.echo)
             .build()
     }
 
@@ -322,6 +327,8 @@ impl Structure for FarActivity {
             level_db: get(s, "level-db")?,
             // Optional: senders other than bargeinaec may not know.
             converged: s.get::<bool>("converged").unwrap_or(false),
+            // Without it, assume the worst: echo may be there while it plays.
+            echo: s.get::<bool>("echo").unwrap_or(true),
         })
     }
 }
@@ -395,6 +402,8 @@ pub struct AecStats {
     pub frames: u64,
     /// Frames processed with a silent reference because the far end had no data.
     pub far_missing_frames: u64,
+    /// No echo path found: the microphone is passed through (see `bargeinaec`).
+    pub echo_free: bool,
 }
 
 impl Structure for AecStats {
@@ -414,6 +423,7 @@ impl Structure for AecStats {
             .field("far-active", self.far_active)
             .field("frames", self.frames)
             .field("far-missing-frames", self.far_missing_frames)
+            .field("echo-free", self.echo_free)
             .build()
     }
 
@@ -428,6 +438,7 @@ impl Structure for AecStats {
             far_active: get(s, "far-active")?,
             frames: get(s, "frames")?,
             far_missing_frames: get(s, "far-missing-frames")?,
+            echo_free: s.get::<bool>("echo-free").unwrap_or(false),
         })
     }
 }

@@ -12,6 +12,8 @@ struct Run {
     messages: Vec<gst::Structure>,
     /// What went downstream of the element, in order: "buffer" or an event name.
     flow: Vec<String>,
+    /// The custom downstream events themselves.
+    events: Vec<gst::Structure>,
 }
 
 /// Runs appsrc(far) + appsrc(near) → bargeinaec → appsink, non-live, with
@@ -45,6 +47,8 @@ fn run_aec(
     }
     let flow = Arc::new(Mutex::new(Vec::new()));
     let f2 = flow.clone();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let e2 = events.clone();
     aec.static_pad("src").expect("src").add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
         move |_, info| {
@@ -52,6 +56,7 @@ fn run_aec(
                 Some(gst::PadProbeData::Buffer(_)) => "buffer".to_string(),
                 Some(gst::PadProbeData::Event(e)) => match e.structure() {
                     Some(s) if e.type_() == gst::EventType::CustomDownstream => {
+                        e2.lock().unwrap().push(s.to_owned());
                         s.name().to_string()
                     }
                     _ => format!("{:?}", e.type_()),
@@ -127,10 +132,12 @@ fn run_aec(
     pipeline.set_state(gst::State::Null).unwrap();
     let out = out.lock().unwrap().clone();
     let flow = flow.lock().unwrap().clone();
+    let events = events.lock().unwrap().clone();
     Run {
         out,
         messages,
         flow,
+        events,
     }
 }
 
@@ -243,8 +250,64 @@ fn near_voice_survives_double_talk() {
     let reduction = db(rms(&mic[echo_only.clone()]) / rms(&run.out[echo_only]).max(1e-9));
     println!("echo reduction before the caller speaks: {reduction:.1} dB");
     assert!(reduction > 15.0, "echo reduced by {reduction:.1} dB only");
+    // A room with an echo path is never taken for an echo-free line.
+    assert!(
+        run.events
+            .iter()
+            .filter_map(|s| protocol::FarActivity::from_structure(s).ok())
+            .all(|a| a.echo),
+        "echo path missed"
+    );
     assert!(corr > 0.6, "caller's voice damaged: correlation {corr:.2}");
     assert!(level > -6.0, "caller's voice attenuated by {level:.1} dB");
+}
+
+/// A telephone line without echo (the caller's phone cancels its own): the
+/// caller barges in 1.5 s into the prompt, before AEC3 could have converged.
+/// The element finds no echo path and passes the caller through; AEC3 alone
+/// cut the first half second of such a caller by over 60 dB.
+#[test]
+fn caller_on_an_echo_free_line_is_not_suppressed_early() {
+    let rate = 8000;
+    let far: Vec<f32> = speech(
+        "Welcome to ABC Bank. For account balance, press 1. For recent transactions, press 2.",
+        "en-us+f3",
+        rate,
+    )
+    .iter()
+    .map(|v| v * 0.5)
+    .collect();
+    let voice: Vec<f32> = speech("Customer service", "en-us", rate)
+        .iter()
+        .map(|v| v * 0.35)
+        .collect();
+    let start = rate as usize * 3 / 2;
+    let mut mic = vec![0.0f32; far.len()];
+    for (i, v) in voice.iter().enumerate() {
+        if let Some(m) = mic.get_mut(start + i) {
+            *m = *v;
+        }
+    }
+    let run = run_aec(Some((&far, rate, 1)), &mic, rate, "F32LE", &[]);
+    assert_eq!(run.out.len(), mic.len());
+    // The caller's first half second, as heard after the element.
+    let first = start..start + rate as usize / 2;
+    let level = db(rms(&run.out[first.clone()]) / rms(&mic[first.clone()]).max(1e-9));
+    let corr = correlation(&run.out[first.clone()], &mic[first]);
+    println!("caller's first 500 ms on an echo-free line: {level:+.1} dB, correlation {corr:.2}");
+    assert!(level > -3.0, "caller attenuated by {level:.1} dB");
+    assert!(corr > 0.9, "caller altered: correlation {corr:.2}");
+    // Downstream was told there is no echo to guard against, before the
+    // caller spoke.
+    let activity: Vec<protocol::FarActivity> = run
+        .events
+        .iter()
+        .filter_map(|s| protocol::FarActivity::from_structure(s).ok())
+        .collect();
+    assert!(
+        activity.iter().any(|a| a.active && !a.echo),
+        "never reported the line echo-free: {activity:?}"
+    );
 }
 
 #[test]

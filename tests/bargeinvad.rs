@@ -327,6 +327,7 @@ fn far_end_threshold_applies_only_while_the_far_end_plays() {
         active: true,
         level_db: -20.0,
         converged: true,
+        echo: true,
     };
     let echoing = run_vad(&x, 16000, false, &props, |h| {
         assert!(h.push_event(far.downstream_event()));
@@ -340,6 +341,7 @@ fn far_end_threshold_applies_only_while_the_far_end_plays() {
         active: false,
         level_db: -90.0,
         converged: true,
+        echo: true,
     };
     let ended = run_vad(&x, 16000, false, &props, |h| {
         h.push_event(far.downstream_event());

@@ -1,7 +1,7 @@
 //! Every example in `pipelines/` and `examples/` runs against the built
 //! plugin, with devices replaced by files and fake sinks, so none of them rots.
-//! (`supervised-call.sh` runs over RTP on loopback, as written.)
-//! (The RTP bot examples are not exercised yet: see the README.)
+//! The RTP bots run against `rtp-caller.sh` over loopback UDP;
+//! `supervised-call.sh` runs over RTP on loopback as written.
 
 mod common;
 
@@ -203,11 +203,105 @@ fn python_application_interrupts_its_prompt() {
     assert!(t.contains("caller heard: \"Welcome to ABC Bank."), "{t}");
 }
 
-fn free_udp_port() -> u16 {
+/// A UDP port nobody uses right now (tests run in parallel).
+fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
-        .expect("free port")
+        .expect("free UDP port")
+}
+
+/// Runs a bot script and `rtp-caller.sh` against each other over loopback
+/// RTP; both are stopped with SIGINT, as a user would.
+fn rtp_call(bot: &str, codec: &str) {
+    init();
+    let scene = scene_dir();
+    let out = out_dir(&format!("rtp-{codec}"));
+    let (bot_port, caller_port) = (free_port(), free_port());
+    let run = |script: &str, secs: &str, env: Vec<(&str, String)>| {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-s", "INT", secs, "bash"])
+            .arg(root().join("pipelines").join(script))
+            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env("SCENE", &scene)
+            .env("OUT", &out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("spawn")
+    };
+    let bot = run(
+        bot,
+        "9",
+        vec![
+            ("IN_PORT", bot_port.to_string()),
+            ("OUT_PORT", caller_port.to_string()),
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let caller = run(
+        "rtp-caller.sh",
+        "7",
+        vec![
+            ("BOT_PORT", bot_port.to_string()),
+            ("LISTEN_PORT", caller_port.to_string()),
+            ("CODEC", codec.to_string()),
+        ],
+    );
+    let caller = caller.wait_with_output().expect("caller");
+    let bot = bot.wait_with_output().expect("bot");
+    let (bt, ct) = (text(&bot), text(&caller));
+    for (t, what) in [(&bt, bot_name(codec)), (&ct, "rtp-caller.sh")] {
+        assert!(!t.contains("ERROR"), "{what} posted an error:\n{t}");
+        assert!(!t.contains("panicked"), "{what} panicked:\n{t}");
+    }
+    assert!(
+        bt.contains("stage=(string)confirmed") && bt.contains("tts-interrupted"),
+        "the bot did not stop its prompt:\n{bt}"
+    );
+    // The caller speaks 2.5 s into its recording; from 4 s on it must no
+    // longer hear the prompt, which plays to about 6 s.
+    let heard = read_wav_f32(&out.join("received.wav"));
+    let rate = if codec == "opus" { 48000 } else { 8000 };
+    let loud = |x: &[f32], from: usize, to: usize| {
+        x.iter()
+            .skip(from)
+            .take(to.saturating_sub(from))
+            .filter(|v| v.abs() > 0.05)
+            .count()
+    };
+    let before = loud(&heard, rate / 2, rate * 2);
+    let after = loud(&heard, rate * 4, rate * 6);
+    println!("{codec}: loud samples before {before}, after {after}");
+    assert!(
+        before > rate / 20,
+        "the caller never heard the prompt:\n{ct}"
+    );
+    assert!(
+        after < before / 20,
+        "the caller kept hearing the prompt ({after} loud samples after 4 s)"
+    );
+}
+
+fn bot_name(codec: &str) -> &'static str {
+    if codec == "opus" {
+        "rtp-opus-bot.sh"
+    } else {
+        "rtp-g711-bot.sh"
+    }
+}
+
+#[test]
+fn rtp_g711_bot_and_caller_examples_talk() {
+    rtp_call("rtp-g711-bot.sh", "pcmu");
+}
+
+#[test]
+fn rtp_opus_bot_and_caller_examples_talk() {
+    rtp_call("rtp-opus-bot.sh", "opus");
 }
 
 #[test]
@@ -268,7 +362,7 @@ fn supervised_call_example_listens_whispers_and_barges() {
         "SUPERVISOR_PHONE_PORT",
     ]
     .into_iter()
-    .map(|k| (k, free_udp_port().to_string()))
+    .map(|k| (k, free_port().to_string()))
     .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = script("supervised-call.sh", &args, &scene, &out, &ports);

@@ -64,6 +64,7 @@ fn every_structure_roundtrips() {
         active: true,
         level_db: -23.5,
         converged: true,
+        echo: true,
     });
     roundtrip(TtsMark {
         text: "For account balance, press 1.".into(),
@@ -80,6 +81,7 @@ fn every_structure_roundtrips() {
         far_active: true,
         frames: 100,
         far_missing_frames: 3,
+        echo_free: true,
     });
     roundtrip(TtsInterrupted {
         stage: Stage::Confirmed,
@@ -220,7 +222,8 @@ fn optional_fields_default_sensibly() {
         Ok(FarActivity {
             active: true,
             level_db: -30.0,
-            converged: false
+            converged: false,
+            echo: true
         })
     );
     let s = gst::Structure::builder("tts-mark")

@@ -11,6 +11,7 @@ use webrtc_audio_processing as wap;
 
 use super::NoiseSuppression;
 use super::far::FarReference;
+use super::gate::EchoGate;
 use crate::audio;
 use crate::protocol::{self, Structure};
 
@@ -38,6 +39,9 @@ const FAR_HANGOVER_MS: u64 = 300;
 const CONVERGED_ERLE_DB: f64 = 10.0;
 /// Smoothing of the measured ERLE, in frames (10 ms each).
 const ERLE_SMOOTHING_FRAMES: f64 = 50.0;
+/// How often a live element wakes up to drain the far end while the
+/// microphone delivers nothing.
+const IDLE_STEP: gst::ClockTime = gst::ClockTime::from_mseconds(10);
 
 #[derive(Debug, Clone, PartialEq)]
 struct Settings {
@@ -122,6 +126,13 @@ struct Near {
     /// and how much of it is still to be dropped from the output.
     delay: Option<usize>,
     skip: usize,
+    /// The input delayed by the processing delay, so passing the microphone
+    /// through (no echo path) stays aligned with processed output; and the
+    /// current share of it in the output (0 processed … 1 pass-through).
+    dry: std::collections::VecDeque<f32>,
+    dry_mix: f32,
+    /// The current input frame as mono, for the echo-path detector.
+    mono: Vec<f32>,
 }
 
 impl Near {
@@ -144,6 +155,9 @@ impl Near {
             warned_dsp: false,
             delay: None,
             skip: 0,
+            dry: std::collections::VecDeque::new(),
+            dry_mix: 0.0,
+            mono: Vec::with_capacity(spf),
         })
     }
 
@@ -227,7 +241,7 @@ struct State {
     far_active: bool,
     hangover_frames: u64,
     far_level_db: f64,
-    sent_activity: Option<(bool, bool)>,
+    sent_activity: Option<(bool, bool, bool)>,
     converged: bool,
     /// Smoothed near energy before/after processing over far-only frames.
     erle_in: f64,
@@ -237,6 +251,10 @@ struct State {
     frames_since_stats: u64,
     stats: protocol::AecStats,
     output_started: bool,
+    /// Live deadline (running time) for the next wake-up while the near end
+    /// is silent; see `next_time`.
+    idle_next: Option<gst::ClockTime>,
+    gate: EchoGate,
 }
 
 impl Default for State {
@@ -267,6 +285,8 @@ impl Default for State {
                 ..Default::default()
             },
             output_started: false,
+            idle_next: None,
+            gate: EchoGate::default(),
         }
     }
 }
@@ -307,6 +327,7 @@ impl State {
         self.hangover_frames = 0;
         self.sent_activity = None;
         self.output_started = false;
+        self.idle_next = None;
     }
 }
 
@@ -607,7 +628,14 @@ impl AggregatorImpl for BargeInAec {
     }
 
     fn next_time(&self) -> Option<gst::ClockTime> {
-        self.obj().simple_get_next_time()
+        let simple = self.obj().simple_get_next_time();
+        // While the microphone is silent the output position does not move;
+        // without our own idle deadline a live aggregator would time out
+        // again at once, forever (a busy loop that also starves the far end).
+        match (simple, self.state.lock().unwrap().idle_next) {
+            (Some(s), Some(i)) => Some(s.max(i)),
+            (s, i) => s.or(i),
+        }
     }
 
     fn flush(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -741,6 +769,9 @@ impl AggregatorImpl for BargeInAec {
             while let Some(buf) = self.far_pad.pop_buffer() {
                 self.push_far(&buf);
             }
+            if timeout {
+                self.schedule_idle_wakeup();
+            }
             return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
         };
         let near_segment = self
@@ -796,6 +827,23 @@ impl AggregatorImpl for BargeInAec {
 }
 
 impl BargeInAec {
+    /// Sets the next live deadline while the near end delivers nothing: one
+    /// idle step past the clock's present (less the latency the base class
+    /// adds), so the far end keeps being drained at a steady pace.
+    fn schedule_idle_wakeup(&self) {
+        let obj = self.obj();
+        let now = obj
+            .clock()
+            .map(|c| c.time())
+            .zip(obj.base_time())
+            .map(|(t, b)| t.saturating_sub(b));
+        let latency = obj.latency().unwrap_or(gst::ClockTime::ZERO);
+        let mut state = self.state.lock().unwrap();
+        let floor = state.idle_next.unwrap_or(gst::ClockTime::ZERO);
+        let base = now.map_or(floor, |n| n.saturating_sub(latency).max(floor));
+        state.idle_next = Some(base + IDLE_STEP);
+    }
+
     fn push_far(&self, buf: &gst::Buffer) {
         let seg = self.far_pad.segment().downcast::<gst::ClockTime>().ok();
         let rt = buf
@@ -968,6 +1016,8 @@ impl BargeInAec {
             let d = dsp_delay(near.rate(), settings);
             near.delay = Some(d);
             near.skip = d;
+            near.dry.clear();
+            near.dry.extend(std::iter::repeat_n(0.0, d * channels));
         }
         if near.applied.as_ref() != Some(settings) {
             near.processor.set_config(settings.webrtc_config());
@@ -1004,6 +1054,21 @@ impl BargeInAec {
                 state.far_active = false;
             }
 
+            let far_now = level > FAR_ACTIVE_DB;
+            near.mono.clear();
+            near.mono.extend(
+                frame
+                    .chunks(channels)
+                    .map(|c| c.iter().sum::<f32>() / channels as f32),
+            );
+            let echo_free = state.gate.update(
+                &near.far_frame,
+                &near.mono,
+                level,
+                audio::level_db(&near.mono),
+                far_now,
+            );
+
             let start = near.out.len();
             if bypass {
                 near.out.extend_from_slice(frame);
@@ -1036,6 +1101,21 @@ impl BargeInAec {
                     }
                 }
             }
+
+            // The input, delayed like the processed output; mixed in when
+            // there is no echo path, with a ramp over one frame either way.
+            near.dry.extend(frame.iter().copied());
+            let target = if echo_free && !bypass { 1.0 } else { 0.0 };
+            let samples = near.out.len() - start;
+            let step = (target - near.dry_mix) / (samples / channels).max(1) as f32;
+            for (j, v) in near.out[start..].iter_mut().enumerate() {
+                let d = near.dry.pop_front().unwrap_or(0.0);
+                if j % channels == 0 && near.dry_mix != target {
+                    near.dry_mix += step;
+                }
+                *v = *v * (1.0 - near.dry_mix) + d * near.dry_mix;
+            }
+            near.dry_mix = target;
 
             // Echo reduction measured while only the far end plays: the
             // near end then is echo (plus noise).
@@ -1081,13 +1161,14 @@ impl BargeInAec {
             None => Some(buffer),
         };
 
-        let now = (state.far_active, state.converged);
+        let now = (state.far_active, state.converged, state.gate.echo_free());
         if state.sent_activity != Some(now) {
             state.sent_activity = Some(now);
             out.activity = Some(protocol::FarActivity {
                 active: state.far_active,
                 level_db: state.far_level_db,
                 converged: state.converged,
+                echo: !state.gate.echo_free(),
             });
         }
 
@@ -1112,6 +1193,7 @@ impl BargeInAec {
                 far_active: state.far_active,
                 frames: state.frames,
                 far_missing_frames: state.far_missing_frames,
+                echo_free: state.gate.echo_free(),
             };
             out.stats = Some(state.stats.clone());
         }

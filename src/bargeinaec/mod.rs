@@ -13,6 +13,7 @@ use gst::glib;
 use gst::prelude::*;
 
 pub(crate) mod far;
+mod gate;
 mod imp;
 
 /// Strength of WebRTC's noise suppressor on the near end.

@@ -7,6 +7,8 @@ use std::process::Command;
 
 pub use gst::prelude::*;
 
+pub mod closed_loop;
+
 pub fn init() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
