@@ -346,8 +346,10 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
                 let dur = rng.range(0.07, 0.2);
                 let mut tone =
                     dsp::dtmf_tone(d, rate, dur).ok_or_else(|| anyhow!("dtmf {d}"))?;
-                // A tone pair of amplitude 0.5 each has an RMS of 0.5.
-                let g = (NEAR_REF * dsp::from_db(rng.range(-6.0, 6.0)) / 0.5) as f32;
+                // A tone pair of amplitude 0.5 each has an RMS of 0.5. Keys
+                // on a phone line are louder than voices (−10 dBm0 per tone
+                // ≈ −16 dBFS for the pair): 0 to 12 dB above the caller.
+                let g = (NEAR_REF * dsp::from_db(rng.range(0.0, 12.0)) / 0.5) as f32;
                 tone.iter_mut().for_each(|v| *v *= g);
                 let start = samples(at, rate);
                 // Keys come down the phone line, not through the room.
