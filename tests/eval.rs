@@ -178,7 +178,10 @@ fn generation_is_deterministic() {
         for file in ["far.wav", "mic.wav", "near.wav", "scene.labels"] {
             let pa = std::fs::read(a.0.join(scene).join(file)).expect("file a");
             let pb = std::fs::read(b.0.join(scene).join(file)).expect("file b");
-            assert!(pa == pb, "{scene}/{file} differs between runs with one seed");
+            assert!(
+                pa == pb,
+                "{scene}/{file} differs between runs with one seed"
+            );
             compared += 1;
         }
     }
@@ -194,7 +197,10 @@ fn generation_is_deterministic() {
     assert!(differs, "seeds 5 and 6 gave the same microphone signals");
     // The labels say what was asked for.
     let labels = std::fs::read_to_string(a.0.join("s0002/scene.labels")).unwrap();
-    assert!(labels.contains("type dtmf") && labels.contains("\ndtmf "), "{labels}");
+    assert!(
+        labels.contains("type dtmf") && labels.contains("\ndtmf "),
+        "{labels}"
+    );
 }
 
 #[test]
@@ -235,8 +241,14 @@ fn generate_run_score_round_trip() {
     let p95 = f(&ours["confirmed_p95_ms"]);
     assert!((150.0..1000.0).contains(&p95), "confirmed p95 {p95} ms");
     let tent = f(&ours["tentative_p50_ms"]);
-    assert!(tent < p95, "tentative {tent} ms not before confirmed {p95} ms");
-    assert_eq!(ours["false_alarms"], 0, "echo at +10 dB SER interrupted: {ours}");
+    assert!(
+        tent < p95,
+        "tentative {tent} ms not before confirmed {p95} ms"
+    );
+    assert_eq!(
+        ours["false_alarms"], 0,
+        "echo at +10 dB SER interrupted: {ours}"
+    );
     // The echo-only scene was measured: the canceller removes most of the echo.
     let erle = f(&ours["erle_db"]);
     assert!(erle > 10.0, "ERLE {erle} dB");

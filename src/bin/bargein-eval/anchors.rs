@@ -152,13 +152,25 @@ pub fn decide_binary(
 pub fn energy(system: &str, scene: &str, energies: &[f64], p: &EnergyParams) -> Vec<Event> {
     let thr = 10f64.powf(p.threshold_db / 10.0);
     let active: Vec<bool> = energies.iter().map(|&e| e > thr).collect();
-    decide_binary(system, scene, &active, p.start_ms, p.confirm_ms, p.hangover_ms)
+    decide_binary(
+        system,
+        scene,
+        &active,
+        p.start_ms,
+        p.confirm_ms,
+        p.hangover_ms,
+    )
 }
 
 /// webrtcdsp's `voice-activity` messages (time, has-voice), posted on
 /// change, as 10 ms frames up to `duration_s`; 200 ms of continuous voice
 /// interrupts (64 ms ducks).
-pub fn webrtc_vad(system: &str, scene: &str, changes: &[(f64, bool)], duration_s: f64) -> Vec<Event> {
+pub fn webrtc_vad(
+    system: &str,
+    scene: &str,
+    changes: &[(f64, bool)],
+    duration_s: f64,
+) -> Vec<Event> {
     let frames = (duration_s / FRAME_S).ceil().max(0.0) as usize;
     let mut sorted = changes.to_vec();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -197,7 +209,12 @@ pub fn tts_starts(far_energies: &[f64]) -> Vec<f64> {
 /// start are dropped; a confirmed utterance still going when the warm-up
 /// ends interrupts then (LiveKit re-checks on every VAD update).
 pub fn warmup_filter(events: Vec<Event>, tts_starts: &[f64], warmup: f64) -> Vec<Event> {
-    let in_warmup = |t: f64| tts_starts.iter().find(|&&s| t >= s && t < s + warmup).copied();
+    let in_warmup = |t: f64| {
+        tts_starts
+            .iter()
+            .find(|&&s| t >= s && t < s + warmup)
+            .copied()
+    };
     let ends: Vec<(f64, f64)> = events
         .iter()
         .filter(|e| e.kind == "speech-end")

@@ -58,9 +58,7 @@ impl Opts {
     {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|e| anyhow!("--{key} {v:?}: {e}")),
+            Some(v) => v.parse().map_err(|e| anyhow!("--{key} {v:?}: {e}")),
         }
     }
 
@@ -86,11 +84,7 @@ impl Opts {
             None => Ok(default.to_vec()),
             Some(v) => v
                 .split(',')
-                .map(|s| {
-                    s.trim()
-                        .parse()
-                        .map_err(|e| anyhow!("--{key} {s:?}: {e}"))
-                })
+                .map(|s| s.trim().parse().map_err(|e| anyhow!("--{key} {s:?}: {e}")))
                 .collect(),
         }
     }

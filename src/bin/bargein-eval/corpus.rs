@@ -203,7 +203,8 @@ impl Scene {
 }
 
 fn pick<'a, T>(rng: &mut Rng, xs: &'a [T], what: &str) -> Result<&'a T> {
-    rng.pick(xs).ok_or_else(|| anyhow!("no {what} to choose from"))
+    rng.pick(xs)
+        .ok_or_else(|| anyhow!("no {what} to choose from"))
 }
 
 fn secs(samples: usize, rate: u32) -> f64 {
@@ -316,7 +317,14 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
             let text = *pick(&mut rng, lang.requests, "request")?;
             let at = window(&mut rng, 1.0);
             let span = place_voice(
-                tts, &near_voice, text, rate, NEAR_REF, &near_rir, &mut near, at,
+                tts,
+                &near_voice,
+                text,
+                rate,
+                NEAR_REF,
+                &near_rir,
+                &mut near,
+                at,
             )?;
             labels.speech.push(span);
         }
@@ -326,8 +334,16 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
             for _ in 0..count {
                 let text = *pick(&mut rng, lang.backchannels, "backchannel")?;
                 let level = NEAR_REF * dsp::from_db(rng.range(-6.0, 0.0));
-                let span =
-                    place_voice(tts, &near_voice, text, rate, level, &near_rir, &mut near, at)?;
+                let span = place_voice(
+                    tts,
+                    &near_voice,
+                    text,
+                    rate,
+                    level,
+                    &near_rir,
+                    &mut near,
+                    at,
+                )?;
                 labels.backchannel.push(span);
                 at = span.end + rng.range(1.5, 2.5);
                 if at > tts_span.end - 0.5 {
@@ -336,16 +352,13 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
             }
         }
         "dtmf" => {
-            const DIGITS: &[char] = &[
-                '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#',
-            ];
+            const DIGITS: &[char] = &['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#'];
             let count = 1 + rng.below(3);
             let mut at = window(&mut rng, 1.5);
             for _ in 0..count {
                 let d = *pick(&mut rng, DIGITS, "digit")?;
                 let dur = rng.range(0.07, 0.2);
-                let mut tone =
-                    dsp::dtmf_tone(d, rate, dur).ok_or_else(|| anyhow!("dtmf {d}"))?;
+                let mut tone = dsp::dtmf_tone(d, rate, dur).ok_or_else(|| anyhow!("dtmf {d}"))?;
                 // A tone pair of amplitude 0.5 each has an RMS of 0.5. Keys
                 // on a phone line are louder than voices (−10 dBm0 per tone
                 // ≈ −16 dBFS for the pair): 0 to 12 dB above the caller.
@@ -491,7 +504,9 @@ fn transients(rng: &mut Rng, rate: u32, len: usize, level: f64, labels: &mut Lab
     let mut out = vec![0.0f32; len];
     let count = 2 + rng.below(4);
     for _ in 0..count {
-        let kind = *rng.pick(&["clicks", "door-slam", "cough"]).unwrap_or(&"cough");
+        let kind = *rng
+            .pick(&["clicks", "door-slam", "cough"])
+            .unwrap_or(&"cough");
         let mut x = match kind {
             "clicks" => {
                 let mut x = Vec::new();

@@ -61,7 +61,14 @@ impl Event {
     }
 
     /// A decision (`tentative` or `confirmed`).
-    pub fn decision(system: &str, scene: &str, kind: &str, source: &str, onset: f64, time: f64) -> Self {
+    pub fn decision(
+        system: &str,
+        scene: &str,
+        kind: &str,
+        source: &str,
+        onset: f64,
+        time: f64,
+    ) -> Self {
         Self {
             source: Some(source.into()),
             onset: Some(onset),
@@ -78,7 +85,8 @@ pub fn write(path: &Path, events: &[Event]) -> Result<()> {
         serde_json::to_writer(&mut w, e)?;
         w.write_all(b"\n")?;
     }
-    w.flush().with_context(|| format!("write {}", path.display()))
+    w.flush()
+        .with_context(|| format!("write {}", path.display()))
 }
 
 pub fn read(path: &Path) -> Result<Vec<Event>> {
@@ -90,8 +98,7 @@ pub fn read(path: &Path) -> Result<Vec<Event>> {
             continue;
         }
         out.push(
-            serde_json::from_str(&line)
-                .with_context(|| format!("{}:{}", path.display(), n + 1))?,
+            serde_json::from_str(&line).with_context(|| format!("{}:{}", path.display(), n + 1))?,
         );
     }
     Ok(out)

@@ -156,7 +156,13 @@ mod tests {
         let l = Labels::parse(text).unwrap();
         assert_eq!(l.scene_type(), "barge-in");
         assert_eq!(l.condition_f64("ser_db"), Some(-3.5));
-        assert_eq!(l.speech, vec![Span { start: 3.25, end: 4.5 }]);
+        assert_eq!(
+            l.speech,
+            vec![Span {
+                start: 3.25,
+                end: 4.5
+            }]
+        );
         assert_eq!(l.dtmf[0].1, "#");
         assert_eq!(l.dtmf[1].1, "7");
         assert_eq!(l.near_spans().count(), 4);

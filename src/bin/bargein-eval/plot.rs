@@ -13,7 +13,8 @@ const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 fn register_font() -> Result<()> {
     static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
-        let bytes = std::fs::read(FONT).map_err(|e| format!("{FONT}: {e} (apt-get install fonts-dejavu-core)"))?;
+        let bytes = std::fs::read(FONT)
+            .map_err(|e| format!("{FONT}: {e} (apt-get install fonts-dejavu-core)"))?;
         // plotters keeps a 'static reference to the font for the process.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
@@ -123,7 +124,11 @@ pub fn tradeoff(path: &Path, rows: &[Row], rec: Option<&Row>, target_fph: f64) -
         for r in rows.iter().filter(|r| r.threshold.is_none()) {
             if let (Some(x), Some(y)) = (r.false_per_hour, get(r)) {
                 chart
-                    .draw_series(std::iter::once(TriangleMarker::new((x, y), 8, BLACK.filled())))
+                    .draw_series(std::iter::once(TriangleMarker::new(
+                        (x, y),
+                        8,
+                        BLACK.filled(),
+                    )))
                     .map_err(|x| e(&x))?;
                 chart
                     .draw_series(std::iter::once(Text::new(
@@ -138,7 +143,11 @@ pub fn tradeoff(path: &Path, rows: &[Row], rec: Option<&Row>, target_fph: f64) -
             && let (Some(x), Some(y)) = (r.false_per_hour, get(r))
         {
             chart
-                .draw_series(std::iter::once(Circle::new((x, y), 9, color(r).stroke_width(3))))
+                .draw_series(std::iter::once(Circle::new(
+                    (x, y),
+                    9,
+                    color(r).stroke_width(3),
+                )))
                 .map_err(|x| e(&x))?;
             chart
                 .draw_series(std::iter::once(Text::new(

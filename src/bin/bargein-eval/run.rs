@@ -249,7 +249,10 @@ impl Plan {
                 "livekit" => plan.vads.push(VadBranch::livekit()),
                 "energy" => plan.energy = Some(energy),
                 "webrtcdsp" => plan.webrtcdsp = true,
-                other => bail!("unknown system {other:?} (known: {}, all)", SYSTEMS.join(", ")),
+                other => bail!(
+                    "unknown system {other:?} (known: {}, all)",
+                    SYSTEMS.join(", ")
+                ),
             }
         }
         Ok(plan)
@@ -402,11 +405,9 @@ pub fn set_props(el: &gst::Element, props: &[(String, String)]) -> Result<()> {
         let pspec = el
             .find_property(k)
             .ok_or_else(|| anyhow!("{} has no property {k:?}", el.name()))?;
-        let value = <gst::glib::Value as gst::prelude::GstValueExt>::deserialize(
-            v,
-            pspec.value_type(),
-        )
-        .map_err(|_| anyhow!("{k}={v}: not a {}", pspec.value_type()))?;
+        let value =
+            <gst::glib::Value as gst::prelude::GstValueExt>::deserialize(v, pspec.value_type())
+                .map_err(|_| anyhow!("{k}={v}: not a {}", pspec.value_type()))?;
         if !in_range(&pspec, &value) {
             bail!("{k}={v}: out of range");
         }
@@ -418,7 +419,9 @@ pub fn set_props(el: &gst::Element, props: &[(String, String)]) -> Result<()> {
 /// Whether a numeric value lies in its property's range (GLib would clamp
 /// it with a warning; a typo in a sweep should fail instead).
 fn in_range(pspec: &gst::glib::ParamSpec, v: &gst::glib::Value) -> bool {
-    use gst::glib::{ParamSpecDouble, ParamSpecInt, ParamSpecInt64, ParamSpecUInt, ParamSpecUInt64};
+    use gst::glib::{
+        ParamSpecDouble, ParamSpecInt, ParamSpecInt64, ParamSpecUInt, ParamSpecUInt64,
+    };
     macro_rules! check {
         ($spec:ty, $t:ty) => {
             if let Some(p) = pspec.downcast_ref::<$spec>() {
@@ -467,8 +470,7 @@ fn play(p: &gst::Pipeline, mut on_msg: impl FnMut(&gst::Message)) -> Result<()> 
         if left.is_zero() {
             bail!("timed out after {} s", SCENE_TIMEOUT.as_secs());
         }
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64))
-        else {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
             continue;
         };
         match msg.view() {
@@ -672,7 +674,11 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
     for (b, ev) in plan.vads.iter().zip(per_vad) {
         common(&b.name, &mut out);
         if b.warmup {
-            out.extend(anchors::warmup_filter(ev, &starts, anchors::LIVEKIT_WARMUP_S));
+            out.extend(anchors::warmup_filter(
+                ev,
+                &starts,
+                anchors::LIVEKIT_WARMUP_S,
+            ));
         } else {
             out.extend(ev);
         }
@@ -718,7 +724,10 @@ pub fn run_webrtcdsp(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
         if let gst::MessageView::Element(_) = msg.view()
             && let Some(s) = msg.structure()
             && s.name() == "voice-activity"
-            && let (Ok(t), Ok(v)) = (s.get::<u64>("stream-time"), s.get::<bool>("stream-has-voice"))
+            && let (Ok(t), Ok(v)) = (
+                s.get::<u64>("stream-time"),
+                s.get::<bool>("stream-has-voice"),
+            )
         {
             changes.push((t as f64 / 1e9, v));
         }
@@ -835,10 +844,24 @@ mod tests {
 
     #[test]
     fn plan_options() {
-        let o = Opts::parse(&["--system".into(), "all".into(), "--set".into(), "threshold=0.6".into(), "--set".into(), "energy.threshold-db=-40".into()]).unwrap();
+        let o = Opts::parse(&[
+            "--system".into(),
+            "all".into(),
+            "--set".into(),
+            "threshold=0.6".into(),
+            "--set".into(),
+            "energy.threshold-db=-40".into(),
+        ])
+        .unwrap();
         let p = Plan::from_opts(&o).unwrap();
-        assert_eq!(p.systems(), vec!["ours", "pipecat", "livekit", "energy", "webrtcdsp"]);
-        assert_eq!(p.vads[0].props, vec![("threshold".to_string(), "0.6".to_string())]);
+        assert_eq!(
+            p.systems(),
+            vec!["ours", "pipecat", "livekit", "energy", "webrtcdsp"]
+        );
+        assert_eq!(
+            p.vads[0].props,
+            vec![("threshold".to_string(), "0.6".to_string())]
+        );
         assert_eq!(p.energy.map(|e| e.threshold_db), Some(-40.0));
         let bad = Opts::parse(&["--system".into(), "nope".into()]).unwrap();
         assert!(Plan::from_opts(&bad).is_err());

@@ -333,8 +333,7 @@ pub fn score_system(system: &str, truth: &[Truth], events: &[Event]) -> SystemSc
         let ev: Vec<&Event> = mine.iter().copied().filter(|e| e.scene == t.id).collect();
         let acc = scene_acc(&t.labels, t.duration, &ev);
         overall.add(&acc);
-        if t
-            .labels
+        if t.labels
             .condition_f64("ser_db")
             .is_none_or(|s| s >= TARGET_SER_DB)
         {
@@ -386,7 +385,12 @@ pub fn main(o: &Opts) -> Result<()> {
     let mut systems = systems_in(&events);
     if let Ok(meta) = run::read_meta(&results) {
         // Report order of the run, not of the file.
-        systems.sort_by_key(|s| meta.systems.iter().position(|m| m == s).unwrap_or(usize::MAX));
+        systems.sort_by_key(|s| {
+            meta.systems
+                .iter()
+                .position(|m| m == s)
+                .unwrap_or(usize::MAX)
+        });
     }
     let scores: Vec<SystemScore> = systems
         .iter()

@@ -166,7 +166,10 @@ pub fn main(o: &Opts) -> Result<()> {
     };
     std::fs::write(out.join(run::META), serde_json::to_string_pretty(&meta)?)?;
     if failed > 0 {
-        bail!("{failed} scene runs failed (see {})", out.join(events::FILE).display());
+        bail!(
+            "{failed} scene runs failed (see {})",
+            out.join(events::FILE).display()
+        );
     }
 
     let truth = score::load_truth(&corpus)?;

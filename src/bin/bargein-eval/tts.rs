@@ -34,7 +34,11 @@ pub const LANGUAGES: &[Language] = &[
     Language {
         code: "en",
         far_voices: &[v("en-us+f3", 170, 55), v("en-gb+m3", 165, 45)],
-        near_voices: &[v("en-us+m7", 175, 40), v("en-gb+f4", 160, 60), v("en-us+m2", 185, 50)],
+        near_voices: &[
+            v("en-us+m7", 175, 40),
+            v("en-gb+f4", 160, 60),
+            v("en-us+m2", 185, 50),
+        ],
         prompts: &[
             "Welcome to ABC Bank. Your call is important to us.",
             "For account balance, press 1. For recent transactions, press 2.",
@@ -264,7 +268,11 @@ mod tests {
     fn every_language_is_complete() {
         assert!(LANGUAGES.len() >= 5);
         for l in LANGUAGES {
-            assert!(!l.far_voices.is_empty() && !l.near_voices.is_empty(), "{}", l.code);
+            assert!(
+                !l.far_voices.is_empty() && !l.near_voices.is_empty(),
+                "{}",
+                l.code
+            );
             assert!(l.prompts.len() >= 3 && !l.requests.is_empty(), "{}", l.code);
             assert!(!l.backchannels.is_empty(), "{}", l.code);
         }
