@@ -75,9 +75,9 @@ impl Opts {
         }
     }
 
-    pub fn num_list<T: FromStr>(&self, key: &str, default: &[T]) -> Result<Vec<T>>
+    pub fn num_list<T>(&self, key: &str, default: &[T]) -> Result<Vec<T>>
     where
-        T: Clone,
+        T: FromStr + Clone,
         T::Err: std::fmt::Display,
     {
         match self.get(key) {

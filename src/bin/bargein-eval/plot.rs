@@ -49,7 +49,7 @@ pub fn tradeoff(path: &Path, rows: &[Row], rec: Option<&Row>, target_fph: f64) -
     let (left, right) = root.split_horizontally(800);
     let max_fph = rows
         .iter()
-        .filter_map(|r| r.false_per_hour)
+        .filter_map(|r| r.false_per_hour_no_babble)
         .fold(target_fph * 2.0, f64::max)
         * 1.05;
     let mut thresholds: Vec<f64> = rows.iter().filter_map(|r| r.threshold).collect();
@@ -90,7 +90,7 @@ pub fn tradeoff(path: &Path, rows: &[Row], rec: Option<&Row>, target_fph: f64) -
             .map_err(|x| e(&x))?;
         chart
             .configure_mesh()
-            .x_desc("false interruptions per hour of TTS")
+            .x_desc("false interruptions per hour of TTS (scenes without babble)")
             .y_desc(ylabel)
             .label_style(("sans-serif", 14))
             .draw()
@@ -114,7 +114,7 @@ pub fn tradeoff(path: &Path, rows: &[Row], rec: Option<&Row>, target_fph: f64) -
                 .draw_series(
                     rows.iter()
                         .filter(|r| r.threshold.is_some_and(|x| (x - t).abs() < 1e-9))
-                        .filter_map(|r| Some((r.false_per_hour?, get(r)?)))
+                        .filter_map(|r| Some((r.false_per_hour_no_babble?, get(r)?)))
                         .map(move |p| Circle::new(p, 4, c.filled())),
                 )
                 .map_err(|x| e(&x))?
@@ -122,7 +122,7 @@ pub fn tradeoff(path: &Path, rows: &[Row], rec: Option<&Row>, target_fph: f64) -
                 .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
         }
         for r in rows.iter().filter(|r| r.threshold.is_none()) {
-            if let (Some(x), Some(y)) = (r.false_per_hour, get(r)) {
+            if let (Some(x), Some(y)) = (r.false_per_hour_no_babble, get(r)) {
                 chart
                     .draw_series(std::iter::once(TriangleMarker::new(
                         (x, y),
@@ -140,7 +140,7 @@ pub fn tradeoff(path: &Path, rows: &[Row], rec: Option<&Row>, target_fph: f64) -
             }
         }
         if let Some(r) = rec
-            && let (Some(x), Some(y)) = (r.false_per_hour, get(r))
+            && let (Some(x), Some(y)) = (r.false_per_hour_no_babble, get(r))
         {
             chart
                 .draw_series(std::iter::once(Circle::new(

@@ -279,6 +279,12 @@ pub struct SystemScore {
     pub overall: Metrics,
     /// Hit rate over the barge-ins at SER ≥ −5 dB (the issue's target set).
     pub hit_rate_target_ser: Option<f64>,
+    /// False interruptions per hour over the scenes without babble noise:
+    /// babble is other people talking, speech to every VAD (see DATA.md), so
+    /// it is reported apart from echo and noise.
+    pub false_per_hour_no_babble: Option<f64>,
+    pub false_alarms_no_babble: usize,
+    pub tts_hours_no_babble: f64,
     pub groups: Vec<Group>,
 }
 
@@ -325,6 +331,7 @@ pub fn score_system(system: &str, truth: &[Truth], events: &[Event]) -> SystemSc
         .collect();
     let mut overall = Acc::default();
     let mut target = Acc::default();
+    let mut no_babble = Acc::default();
     let mut groups: BTreeMap<(&'static str, String), Acc> = BTreeMap::new();
     for t in truth {
         if !ran.is_empty() && !ran.contains(t.id.as_str()) {
@@ -339,6 +346,9 @@ pub fn score_system(system: &str, truth: &[Truth], events: &[Event]) -> SystemSc
         {
             target.add(&acc);
         }
+        if t.labels.condition("noise") != Some("babble") {
+            no_babble.add(&acc);
+        }
         for b in buckets(&t.labels) {
             groups.entry(b).or_default().add(&acc);
         }
@@ -347,6 +357,9 @@ pub fn score_system(system: &str, truth: &[Truth], events: &[Event]) -> SystemSc
         system: system.to_string(),
         overall: overall.metrics(),
         hit_rate_target_ser: target.metrics().hit_rate,
+        false_per_hour_no_babble: no_babble.metrics().false_per_hour,
+        false_alarms_no_babble: no_babble.false_alarms,
+        tts_hours_no_babble: no_babble.tts_s / 3600.0,
         groups: groups
             .into_iter()
             .map(|((d, b), a)| Group {
@@ -452,20 +465,24 @@ pub fn markdown(scores: &[SystemScore]) -> String {
     let mut s = String::new();
     s.push_str(
         "| system | hits (all SER) | hits SER ≥ −5 dB | tentative p50 / p95 ms | confirmed p50 / p95 ms \
-         | false interruptions / h of TTS | backchannels that interrupted | DTMF detected | ERLE, echo-only |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | false interruptions / h of TTS | same, without babble | backchannels that interrupted \
+         | DTMF detected | ERLE, echo-only |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for sc in scores {
         let m = &sc.overall;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             sc.system,
             count_rate(m.hit_rate, m.targets),
             pct(sc.hit_rate_target_ser),
             ms_pair(m.tentative_p50_ms, m.tentative_p95_ms),
             ms_pair(m.confirmed_p50_ms, m.confirmed_p95_ms),
             per_hour(m),
+            sc.false_per_hour_no_babble.map_or("–".into(), |f| format!(
+                "{f:.1} ({})",
+                sc.false_alarms_no_babble
+            )),
             count_rate(m.backchannel_trigger_rate, m.backchannels),
             count_rate(m.dtmf_rate, m.dtmf),
             erle(m),

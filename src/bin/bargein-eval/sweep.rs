@@ -39,6 +39,9 @@ pub struct Row {
     pub confirmed_p95_ms: Option<f64>,
     pub false_alarms: usize,
     pub false_per_hour: Option<f64>,
+    /// What the target applies to: babble (other talkers) is reported apart.
+    pub false_alarms_no_babble: usize,
+    pub false_per_hour_no_babble: Option<f64>,
     pub backchannel_trigger_rate: Option<f64>,
 }
 
@@ -57,13 +60,17 @@ impl Row {
             confirmed_p95_ms: m.confirmed_p95_ms,
             false_alarms: m.false_alarms,
             false_per_hour: m.false_per_hour,
+            false_alarms_no_babble: s.false_alarms_no_babble,
+            false_per_hour_no_babble: s.false_per_hour_no_babble,
             backchannel_trigger_rate: m.backchannel_trigger_rate,
         }
     }
 
-    /// Meets every target of the issue.
+    /// Meets every target of the issue (false interruptions counted
+    /// without babble scenes).
     pub fn passes(&self, target_fph: f64) -> bool {
-        self.false_per_hour.is_some_and(|f| f < target_fph)
+        self.false_per_hour_no_babble
+            .is_some_and(|f| f < target_fph)
             && self
                 .hit_rate_target_ser
                 .is_some_and(|h| h >= TARGET_HIT_RATE)
@@ -95,7 +102,7 @@ pub fn recommend(rows: &[Row], target_fph: f64) -> Option<&Row> {
             let key = |r: &Row| {
                 (
                     r.confirmed_p95_ms.unwrap_or(f64::MAX),
-                    r.false_per_hour.unwrap_or(f64::MAX),
+                    r.false_per_hour_no_babble.unwrap_or(f64::MAX),
                     -r.hit_rate_target_ser.unwrap_or(0.0),
                 )
             };
@@ -184,14 +191,14 @@ pub fn main(o: &Opts) -> Result<()> {
         let sc = score::score_system(&grid_name(t, s, c), &truth, &all);
         rows.push(Row::from_score(&sc, Some((t, s, c))));
     }
-    let tts_hours = score::score_system("ours", &truth, &all).overall.tts_hours;
+    let tts_hours = score::score_system("ours", &truth, &all).tts_hours_no_babble;
     let rec = recommend(&rows, target_fph).cloned();
     write_csv(&out.join("sweep.csv"), &rows)?;
     std::fs::write(
         out.join("sweep.json"),
         serde_json::to_string_pretty(&serde_json::json!({
             "target_false_per_hour": target_fph,
-            "tts_hours": tts_hours,
+            "tts_hours_no_babble": tts_hours,
             "recommended": rec,
             "rows": rows,
         }))?,
@@ -217,12 +224,13 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
     let mut s = String::from(
         "name,threshold,start_ms,confirm_ms,hit_rate,hit_rate_ser_ge_-5,tentative_p95_ms,\
-         confirmed_p50_ms,confirmed_p95_ms,false_alarms,false_per_hour,backchannel_trigger_rate\n",
+         confirmed_p50_ms,confirmed_p95_ms,false_alarms,false_per_hour,false_alarms_no_babble,\
+         false_per_hour_no_babble,backchannel_trigger_rate\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.name,
             opt(r.threshold, 2),
             r.start_ms.map_or(String::new(), |v| v.to_string()),
@@ -234,6 +242,8 @@ fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
             opt(r.confirmed_p95_ms, 0),
             r.false_alarms,
             opt(r.false_per_hour, 2),
+            r.false_alarms_no_babble,
+            opt(r.false_per_hour_no_babble, 2),
             opt(r.backchannel_trigger_rate, 4),
         );
     }
@@ -245,9 +255,10 @@ fn report(rows: &[Row], rec: Option<&Row>, target_fph: f64, tts_hours: f64) -> S
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Targets: fewer than {target_fph} false interruption per hour of TTS, ≥ {:.0} % hits at \
-         SER ≥ −5 dB, confirmed p95 < {TARGET_CONFIRMED_P95_MS:.0} ms. The corpus has {tts_hours:.2} h \
-         of TTS: one false interruption is {:.1} per hour.\n",
+        "Targets: fewer than {target_fph} false interruption per hour of TTS (scenes without \
+         babble: other talkers are speech to any VAD and are counted apart), ≥ {:.0} % hits at \
+         SER ≥ −5 dB, confirmed p95 < {TARGET_CONFIRMED_P95_MS:.0} ms. Those scenes hold \
+         {tts_hours:.2} h of TTS: one false interruption is {:.1} per hour.\n",
         TARGET_HIT_RATE * 100.0,
         1.0 / tts_hours.max(1e-9)
     );
@@ -256,13 +267,15 @@ fn report(rows: &[Row], rec: Option<&Row>, target_fph: f64, tts_hours: f64) -> S
             let _ = writeln!(
                 s,
                 "**Recommended**: far-end-threshold {} (threshold {}), start-ms {}, confirm-ms {} — \
-                 {} hits at SER ≥ −5 dB, confirmed p95 {} ms, {} false interruptions / h.\n",
+                 {} hits at SER ≥ −5 dB, confirmed p95 {} ms, {} false interruptions / h \
+                 without babble ({} with).\n",
                 opt(r.threshold, 2),
                 opt(r.threshold.map(|t| t.min(0.5)), 2),
                 r.start_ms.unwrap_or(0),
                 r.confirm_ms.unwrap_or(0),
                 score::pct(r.hit_rate_target_ser),
                 opt(r.confirmed_p95_ms, 0),
+                opt(r.false_per_hour_no_babble, 1),
                 opt(r.false_per_hour, 1)
             );
         }
@@ -273,17 +286,19 @@ fn report(rows: &[Row], rec: Option<&Row>, target_fph: f64, tts_hours: f64) -> S
     }
     s.push_str(
         "| setting | hits SER ≥ −5 dB | hits, all | confirmed p50 / p95 ms | tentative p95 ms \
-         | false / h (n) | backchannels that interrupted | meets targets |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | false / h without babble (n) | false / h, all (n) | backchannels that interrupted \
+         | meets targets |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     // References first, then the grid sorted by false alarms, then hits.
     let mut sorted: Vec<&Row> = rows.iter().filter(|r| r.threshold.is_some()).collect();
     sorted.sort_by(|a, b| {
-        a.false_alarms.cmp(&b.false_alarms).then(
-            b.hit_rate_target_ser
-                .unwrap_or(0.0)
-                .total_cmp(&a.hit_rate_target_ser.unwrap_or(0.0)),
-        )
+        a.false_alarms_no_babble
+            .cmp(&b.false_alarms_no_babble)
+            .then(
+                b.hit_rate_target_ser
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.hit_rate_target_ser.unwrap_or(0.0)),
+            )
     });
     let shown = rows
         .iter()
@@ -292,13 +307,15 @@ fn report(rows: &[Row], rec: Option<&Row>, target_fph: f64, tts_hours: f64) -> S
     for r in shown {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} / {} | {} | {} ({}) | {} | {} |",
+            "| {} | {} | {} | {} / {} | {} | {} ({}) | {} ({}) | {} | {} |",
             r.name,
             score::pct(r.hit_rate_target_ser),
             score::pct(r.hit_rate),
             opt(r.confirmed_p50_ms, 0),
             opt(r.confirmed_p95_ms, 0),
             opt(r.tentative_p95_ms, 0),
+            opt(r.false_per_hour_no_babble, 1),
+            r.false_alarms_no_babble,
             opt(r.false_per_hour, 1),
             r.false_alarms,
             score::pct(r.backchannel_trigger_rate),
@@ -325,6 +342,8 @@ mod tests {
             confirmed_p95_ms: Some(p95),
             false_alarms: fph as usize,
             false_per_hour: Some(fph),
+            false_alarms_no_babble: fph as usize,
+            false_per_hour_no_babble: Some(fph),
             backchannel_trigger_rate: None,
         }
     }
