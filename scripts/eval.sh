@@ -22,7 +22,7 @@ eval_tool generate --out "$OUT/corpus" --seed "$SEED" --scenes "$SCENES"
 eval_tool run --corpus "$OUT/corpus" --out "$OUT/results" --system all
 eval_tool score --results "$OUT/results" >/dev/null
 eval_tool sweep --corpus "$OUT/corpus" --out "$OUT/sweep" >/dev/null
-eval_tool bench --streams 8 >"$OUT/bench.md"
+eval_tool bench --streams 32 >"$OUT/bench.md"
 cp "$OUT/sweep/tradeoff.png" docs/eval/tradeoff.png
 
 # The README block: the systems table and our detector by condition (the
@@ -38,7 +38,7 @@ block="$OUT/readme-block.md"
     echo
     cat "$OUT/sweep/sweep.md"
     echo
-    echo "Capacity (\`bargein-eval bench --streams 8\`):"
+    echo "Capacity (\`bargein-eval bench --streams 32\`):"
     echo
     cat "$OUT/bench.md"
     echo "<!-- eval-results:end -->"

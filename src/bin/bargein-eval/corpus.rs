@@ -19,8 +19,6 @@ use crate::tts::{self, Language, Tts, Voice};
 use anyhow::{Context, Result, anyhow, bail};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const TYPES: [&str; 5] = ["barge-in", "echo-only", "noise-only", "backchannel", "dtmf"];
 /// Share of each type when `--types` is not given: mostly interruptions,
@@ -114,45 +112,18 @@ pub fn main(o: &Opts) -> Result<()> {
 pub fn generate(g: &GenOpts, out: &Path, jobs: usize) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let tts = Tts::new()?;
-    let next = AtomicUsize::new(0);
-    let rows: Mutex<Vec<Option<String>>> = Mutex::new(vec![None; g.scenes]);
-    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let progress = crate::run::Progress::new("generate", g.scenes);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(g.scenes.max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= g.scenes || failure.lock().is_ok_and(|f| f.is_some()) {
-                        break;
-                    }
-                    match make_scene(i, g, &tts).and_then(|sc| sc.write(out)) {
-                        Ok(row) => {
-                            if let Ok(mut r) = rows.lock()
-                                && let Some(slot) = r.get_mut(i)
-                            {
-                                *slot = Some(row);
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(e.context(format!("scene {i}")));
-                            }
-                        }
-                    }
-                    progress.tick();
-                }
-            });
-        }
+    let rows = crate::run::parallel(g.scenes, jobs, "generate", |i| {
+        make_scene(i, g, &tts)
+            .and_then(|sc| sc.write(out))
+            .with_context(|| format!("scene {i}"))
     });
-    progress.done();
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
-    }
     let mut index = String::from(INDEX_HEADER);
     index.push('\n');
-    for row in rows.into_inner().map_err(|_| anyhow!("poisoned"))? {
-        index.push_str(&row.ok_or_else(|| anyhow!("a scene was not written"))?);
+    if rows.len() != g.scenes {
+        bail!("only {} of {} scenes were made", rows.len(), g.scenes);
+    }
+    for row in rows {
+        index.push_str(&row?);
         index.push('\n');
     }
     let path = out.join(INDEX);

@@ -218,50 +218,47 @@ pub fn scene_acc(truth: &Labels, duration: f64, ev: &[&Event]) -> Acc {
     a
 }
 
-/// The condition buckets a scene falls into: (dimension, bucket).
-pub fn buckets(l: &Labels) -> Vec<(&'static str, String)> {
-    let mut b = vec![("type", l.scene_type().to_string())];
+/// The condition buckets a scene falls into: (dimension, rank, bucket);
+/// the rank keeps numeric buckets in their natural order in reports.
+pub fn buckets(l: &Labels) -> Vec<(&'static str, u8, String)> {
+    fn banded(v: f64, bands: &[(f64, &str)], last: &str) -> (u8, String) {
+        for (i, (lo, name)) in bands.iter().enumerate() {
+            if v >= *lo {
+                return (i as u8, name.to_string());
+            }
+        }
+        (bands.len() as u8, last.to_string())
+    }
+    let mut b = vec![("type", 0, l.scene_type().to_string())];
     if let Some(v) = l.condition_f64("ser_db") {
-        let s = if v >= 5.0 {
-            "≥ +5 dB"
-        } else if v >= 0.0 {
-            "0 … +5 dB"
-        } else if v >= TARGET_SER_DB {
-            "−5 … 0 dB"
-        } else {
-            "< −5 dB"
-        };
-        b.push(("SER", s.to_string()));
+        let (r, s) = banded(
+            v,
+            &[
+                (5.0, "≥ +5 dB"),
+                (0.0, "0 … +5 dB"),
+                (TARGET_SER_DB, "−5 … 0 dB"),
+            ],
+            "< −5 dB",
+        );
+        b.push(("SER", r, s));
     }
     if let Some(v) = l.condition_f64("snr_db") {
-        let s = if v >= 20.0 {
-            "≥ 20 dB"
-        } else if v >= 10.0 {
-            "10 … 20 dB"
-        } else {
-            "< 10 dB"
-        };
-        b.push(("SNR", s.to_string()));
+        let (r, s) = banded(v, &[(20.0, "≥ 20 dB"), (10.0, "10 … 20 dB")], "< 10 dB");
+        b.push(("SNR", r, s));
     }
     if let Some(v) = l.condition("noise") {
-        b.push(("noise", v.to_string()));
+        b.push(("noise", 0, v.to_string()));
     }
     if let Some(v) = l.condition("language") {
-        b.push(("language", v.to_string()));
+        b.push(("language", 0, v.to_string()));
     }
     if let Some(v) = l.condition_f64("rt60_s") {
-        let s = if v < 0.3 {
-            "< 0.3 s"
-        } else if v < 0.5 {
-            "0.3 … 0.5 s"
-        } else {
-            "≥ 0.5 s"
-        };
-        b.push(("RT60", s.to_string()));
+        let (r, s) = banded(-v, &[(-0.3, "≤ 0.3 s"), (-0.5, "0.3 … 0.5 s")], "> 0.5 s");
+        b.push(("RT60", r, s));
     }
     if let Some(v) = l.condition_f64("nonlinear") {
         let s = if v > 0.0 { "soft-clipping" } else { "linear" };
-        b.push(("loudspeaker", s.to_string()));
+        b.push(("loudspeaker", 0, s.to_string()));
     }
     b
 }
@@ -332,7 +329,7 @@ pub fn score_system(system: &str, truth: &[Truth], events: &[Event]) -> SystemSc
     let mut overall = Acc::default();
     let mut target = Acc::default();
     let mut no_babble = Acc::default();
-    let mut groups: BTreeMap<(&'static str, String), Acc> = BTreeMap::new();
+    let mut groups: BTreeMap<(&'static str, u8, String), Acc> = BTreeMap::new();
     for t in truth {
         if !ran.is_empty() && !ran.contains(t.id.as_str()) {
             continue;
@@ -362,7 +359,7 @@ pub fn score_system(system: &str, truth: &[Truth], events: &[Event]) -> SystemSc
         tts_hours_no_babble: no_babble.tts_s / 3600.0,
         groups: groups
             .into_iter()
-            .map(|((d, b), a)| Group {
+            .map(|((d, _, b), a)| Group {
                 dimension: d.to_string(),
                 bucket: b,
                 metrics: a.metrics(),
