@@ -10,7 +10,9 @@
 //! Real-time streams per core = N × audio seconds / wall seconds / cores.
 //! Memory per stream = (peak VmRSS while running − VmRSS before) / N, after
 //! one warm-up run so code, plugin and the shared Silero model are already
-//! loaded (they are paid once per process, not per call).
+//! loaded (they are paid once per process, not per call). Each measurement
+//! runs in a fresh child process (`bench-one`): memory freed by an earlier
+//! measurement would otherwise be reused and hide the next one's growth.
 
 use crate::args::Opts;
 use crate::corpus::{self, GenOpts};
@@ -33,12 +35,19 @@ fn vm_rss() -> Option<u64> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Chain {
+pub enum Chain {
     Ours,
     WebrtcDsp,
 }
 
 impl Chain {
+    fn key(self) -> &'static str {
+        match self {
+            Chain::Ours => "ours",
+            Chain::WebrtcDsp => "webrtcdsp",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Chain::Ours => "bargeinaec ! bargeinvad + ttsducker",
@@ -65,9 +74,50 @@ impl Chain {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Measure {
     wall_s: f64,
     mem_per_stream: f64,
+}
+
+/// The child process: one warm-up stream, then `--streams` at once; prints
+/// the measurement as JSON.
+pub fn one(o: &Opts) -> Result<()> {
+    let chain = match o.get("chain") {
+        Some("ours") => Chain::Ours,
+        Some("webrtcdsp") => Chain::WebrtcDsp,
+        other => bail!("--chain ours|webrtcdsp, not {other:?}"),
+    };
+    let n: usize = o.num("streams", 1)?;
+    let dir = o.path("dir")?;
+    measure(chain, 1, &dir)?;
+    let m = measure(chain, n.max(1), &dir)?;
+    println!("{}", serde_json::to_string(&m)?);
+    Ok(())
+}
+
+fn measure_in_child(chain: Chain, n: usize, dir: &Path) -> Result<Measure> {
+    let exe = std::env::current_exe().context("own executable")?;
+    let out = std::process::Command::new(exe)
+        .args([
+            "bench-one",
+            "--chain",
+            chain.key(),
+            "--streams",
+            &n.to_string(),
+            "--dir",
+        ])
+        .arg(dir)
+        .output()
+        .context("running bench-one")?;
+    if !out.status.success() {
+        bail!(
+            "bench-one {}: {}",
+            chain.key(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("bench-one output")
 }
 
 /// Runs `n` pipelines of `chain` at once on the scene in `dir`.
@@ -169,14 +219,13 @@ pub fn main(o: &Opts) -> Result<()> {
         "{n} concurrent streams on {cores} cores, each the same generated barge-in scene, \
          non-synchronised.\n\n\
          | rate | chain | audio per stream | wall | real-time streams per core | memory per stream | \
-         ours / webrtcdsp (streams per core) |\n|---|---|---|---|---|---|---|\n"
+         ours / webrtcdsp: streams per core, memory |\n|---|---|---|---|---|---|---|\n"
     );
     for rate in rates {
         let (dir, audio_s) = scene(rate)?;
         let mut got = Vec::new();
         for chain in [Chain::Ours, Chain::WebrtcDsp] {
-            measure(chain, 1, &dir)?; // warm-up: code, plugin, model
-            let m = measure(chain, n, &dir)?;
+            let m = measure_in_child(chain, n, &dir)?;
             let per_core = n as f64 * audio_s / m.wall_s / cores as f64;
             eprintln!(
                 "{} Hz {}: {per_core:.0} streams/core, {:.1} MB/stream",
@@ -187,8 +236,12 @@ pub fn main(o: &Opts) -> Result<()> {
             got.push((chain, m, per_core));
         }
         let ratio = match (got.first(), got.get(1)) {
-            (Some(a), Some(b)) if b.2 > 0.0 => a.2 / b.2,
-            _ => f64::NAN,
+            (Some(a), Some(b)) if b.2 > 0.0 => format!(
+                "{:.2} ×, {:.1} ×",
+                a.2 / b.2,
+                a.1.mem_per_stream / b.1.mem_per_stream.max(1.0)
+            ),
+            _ => "–".into(),
         };
         for (i, (chain, m, per_core)) in got.iter().enumerate() {
             let _ = writeln!(
@@ -198,11 +251,7 @@ pub fn main(o: &Opts) -> Result<()> {
                 chain.name(),
                 m.wall_s,
                 m.mem_per_stream / 1e6,
-                if i == 0 {
-                    format!("{ratio:.2}")
-                } else {
-                    String::new()
-                }
+                if i == 0 { ratio.clone() } else { String::new() }
             );
         }
     }

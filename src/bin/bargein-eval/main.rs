@@ -62,13 +62,15 @@ fn real_main() -> Result<()> {
     let opts = args::Opts::parse(rest).with_context(|| format!("{command}: bad options"))?;
     match command.as_str() {
         "generate" => corpus::main(&opts),
-        "run" | "score" | "sweep" | "bench" => {
+        "run" | "score" | "sweep" | "bench" | "bench-one" => {
             init_gst()?;
             match command.as_str() {
                 "run" => run::main(&opts),
                 "score" => score::main(&opts),
                 "sweep" => sweep::main(&opts),
-                _ => bench::main(&opts),
+                "bench" => bench::main(&opts),
+                // One measurement of `bench`, in a fresh process.
+                _ => bench::one(&opts),
             }
         }
         other => {
