@@ -357,6 +357,9 @@ pub fn run_plan(
                     .collect()
             })
         });
+        if per_scene.len() != scenes.len() {
+            bail!("only {} of {} scenes ran", per_scene.len(), scenes.len());
+        }
         all.extend(per_scene.into_iter().flatten());
     }
     if plan.webrtcdsp {

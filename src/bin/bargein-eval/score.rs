@@ -623,6 +623,17 @@ mod tests {
     }
 
     #[test]
+    fn buckets_in_natural_order() {
+        let b = buckets(&labels("ser_db -5\nsnr_db 9.9\nrt60_s 0.3\n"));
+        assert!(b.contains(&("SER", 2, "−5 … 0 dB".into())), "{b:?}");
+        assert!(b.contains(&("SNR", 2, "< 10 dB".into())), "{b:?}");
+        assert!(b.contains(&("RT60", 0, "≤ 0.3 s".into())), "{b:?}");
+        let b = buckets(&labels("ser_db 10\nrt60_s 0.8\n"));
+        assert!(b.contains(&("SER", 0, "≥ +5 dB".into())), "{b:?}");
+        assert!(b.contains(&("RT60", 2, "> 0.5 s".into())), "{b:?}");
+    }
+
+    #[test]
     fn systems_and_buckets() {
         let truth = vec![
             Truth {
