@@ -105,7 +105,13 @@ ensure_meson() {
 # abseil: use the system one when new enough, else build trixie's source once.
 ensure_abseil() {
     local prefix="$BARGEIN_CACHE/abseil"
-    if pkg-config --atleast-version="$ABSEIL_MIN" absl_base 2>/dev/null; then
+    # A caller that already sourced env.sh finds our own build through
+    # PKG_CONFIG_PATH: that is not a system abseil, and env.sh must keep
+    # pointing at it.
+    local found
+    found=$(pkg-config --variable=pcfiledir absl_base 2>/dev/null || true)
+    if pkg-config --atleast-version="$ABSEIL_MIN" absl_base 2>/dev/null \
+        && [ "${found#"$prefix"}" = "$found" ]; then
         ABSEIL_PKG_CONFIG=""
         return
     fi

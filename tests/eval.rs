@@ -1,0 +1,257 @@
+//! The `bargein-eval` tool end to end, through its command line: scoring of
+//! hand-made labels and events with answers worked out by hand, the
+//! corpus's determinism, and a small generate → run → score round.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tool() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bargein-eval"))
+}
+
+/// A fresh folder under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("bargein-eval-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run bargein-eval");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "bargein-eval failed:\n{text}");
+    text
+}
+
+fn silent_wav(path: &Path, seconds: f64) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    for _ in 0..(8000.0 * seconds) as usize {
+        w.write_sample(0i16).expect("sample");
+    }
+    w.finalize().expect("wav");
+}
+
+fn score_json(results: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(results.join("score.json")).expect("score.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+fn system<'a>(scores: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    scores
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["system"] == name))
+        .unwrap_or_else(|| panic!("no system {name} in {scores}"))
+}
+
+fn f(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn scores_hand_made_labels_and_events() {
+    let corpus = TempDir::new("hand-corpus");
+    let results = TempDir::new("hand-results");
+    // Scene a: 10 s of TTS, the caller at 3.0–4.0 s, a backchannel at 6.0–6.3 s.
+    // Scene b: an echo-only scene of 20 s TTS; scene c: two key presses.
+    let scenes = [
+        (
+            "a",
+            "type barge-in\nser_db 0\ntts 0 10\nspeech 3.0 4.0\nbackchannel 6.0 6.3\n",
+        ),
+        ("b", "type echo-only\nser_db -8\ntts 0 20\n"),
+        ("c", "type dtmf\ntts 0 6\ndtmf 2.0 2.1 5\ndtmf 3.0 3.1 #\n"),
+    ];
+    for (id, labels) in scenes {
+        let d = corpus.0.join(id);
+        std::fs::create_dir_all(&d).unwrap();
+        silent_wav(&d.join("far.wav"), 0.1);
+        silent_wav(&d.join("mic.wav"), 0.1);
+        std::fs::write(d.join("scene.labels"), labels).unwrap();
+    }
+    let events = [
+        // a: tentative 80 ms and confirmed 270 ms after the onset (a hit),
+        // a second confirmation within 1.5 s of the speech's end (neither hit
+        // nor false), the backchannel interrupting, one false alarm at 8 s.
+        r#"{"system":"x","scene":"a","kind":"tentative","time":3.08}"#,
+        r#"{"system":"x","scene":"a","kind":"confirmed","time":3.27}"#,
+        r#"{"system":"x","scene":"a","kind":"confirmed","time":5.2}"#,
+        r#"{"system":"x","scene":"a","kind":"confirmed","time":6.5}"#,
+        r#"{"system":"x","scene":"a","kind":"confirmed","time":8.0}"#,
+        // b: two false alarms.
+        r#"{"system":"x","scene":"b","kind":"confirmed","time":4.0}"#,
+        r#"{"system":"x","scene":"b","kind":"confirmed","time":12.0}"#,
+        // c: key 5 found, # reported as 9 (wrong).
+        r#"{"system":"x","scene":"c","kind":"dtmf","digit":"5","time":2.06}"#,
+        r#"{"system":"x","scene":"c","kind":"dtmf","digit":"9","time":3.06}"#,
+        // y misses the caller (confirms 1.6 s late) and has nothing else.
+        r#"{"system":"y","scene":"a","kind":"confirmed","time":4.6}"#,
+    ];
+    std::fs::write(results.0.join("events.jsonl"), events.join("\n")).unwrap();
+    let md = ok(tool()
+        .arg("score")
+        .arg("--results")
+        .arg(&results.0)
+        .arg("--corpus")
+        .arg(&corpus.0));
+    assert!(md.contains("| x |") && md.contains("| y |"), "{md}");
+
+    let scores = score_json(&results.0);
+    let x = &system(&scores, "x")["overall"];
+    assert_eq!(x["targets"], 1);
+    assert_eq!(x["hits"], 1);
+    assert!((f(&x["tentative_p50_ms"]) - 80.0).abs() < 1e-6);
+    assert!((f(&x["confirmed_p95_ms"]) - 270.0).abs() < 1e-6);
+    // 3 false alarms in 36 s of TTS = 300 per hour.
+    assert_eq!(x["false_alarms"], 3);
+    assert!((f(&x["false_per_hour"]) - 300.0).abs() < 1e-6);
+    assert_eq!(x["backchannels"], 1);
+    assert!((f(&x["backchannel_trigger_rate"]) - 1.0).abs() < 1e-9);
+    assert_eq!(x["dtmf"], 2);
+    assert!((f(&x["dtmf_rate"]) - 0.5).abs() < 1e-9);
+    // By scene type: the echo-only scene holds 2 of the false alarms.
+    let echo = system(&scores, "x")["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["dimension"] == "type" && g["bucket"] == "echo-only")
+        .expect("echo-only group");
+    assert_eq!(echo["metrics"]["false_alarms"], 2);
+
+    let y = &system(&scores, "y")["overall"];
+    assert_eq!(y["hits"], 0);
+    assert!(y["confirmed_p50_ms"].is_null());
+    // 4.6 s is within 1.5 s of the end of the speech: not a false alarm.
+    assert_eq!(y["false_alarms"], 0);
+}
+
+fn generate(out: &Path, seed: u64, extra: &[&str]) {
+    ok(tool()
+        .args(["generate", "--seed", &seed.to_string(), "--out"])
+        .arg(out)
+        .args(extra));
+}
+
+#[test]
+fn generation_is_deterministic() {
+    let args = [
+        "--scenes",
+        "3",
+        "--types",
+        "barge-in,noise-only,dtmf",
+        "--max-sentences",
+        "2",
+        "--noise",
+        "babble,transients",
+    ];
+    let (a, b, c) = (
+        TempDir::new("gen-a"),
+        TempDir::new("gen-b"),
+        TempDir::new("gen-c"),
+    );
+    generate(&a.0, 5, &args);
+    // Another worker count must not change a byte either.
+    generate(&b.0, 5, &[&args[..], &["--jobs", "1"]].concat());
+    generate(&c.0, 6, &args);
+    let mut compared = 0;
+    for scene in ["s0000", "s0001", "s0002"] {
+        for file in ["far.wav", "mic.wav", "near.wav", "scene.labels"] {
+            let pa = std::fs::read(a.0.join(scene).join(file)).expect("file a");
+            let pb = std::fs::read(b.0.join(scene).join(file)).expect("file b");
+            assert!(
+                pa == pb,
+                "{scene}/{file} differs between runs with one seed"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 12);
+    assert_eq!(
+        std::fs::read(a.0.join("index.csv")).unwrap(),
+        std::fs::read(b.0.join("index.csv")).unwrap()
+    );
+    let differs = ["s0000", "s0001", "s0002"].iter().any(|s| {
+        std::fs::read(a.0.join(s).join("mic.wav")).ok()
+            != std::fs::read(c.0.join(s).join("mic.wav")).ok()
+    });
+    assert!(differs, "seeds 5 and 6 gave the same microphone signals");
+    // The labels say what was asked for.
+    let labels = std::fs::read_to_string(a.0.join("s0002/scene.labels")).unwrap();
+    assert!(
+        labels.contains("type dtmf") && labels.contains("\ndtmf "),
+        "{labels}"
+    );
+}
+
+#[test]
+fn generate_run_score_round_trip() {
+    let corpus = TempDir::new("rt-corpus");
+    let results = TempDir::new("rt-results");
+    // A caller at +10 dB over the echo in a quiet room, and the same prompt
+    // style with no caller at all.
+    generate(
+        &corpus.0,
+        11,
+        &[
+            "--scenes",
+            "3",
+            "--types",
+            "barge-in,echo-only,barge-in",
+            "--ser",
+            "10:10",
+            "--snr",
+            "30:30",
+            "--languages",
+            "en,de",
+            "--max-sentences",
+            "2",
+        ],
+    );
+    ok(tool()
+        .args(["run", "--system", "ours,energy", "--corpus"])
+        .arg(&corpus.0)
+        .arg("--out")
+        .arg(&results.0));
+    ok(tool().arg("score").arg("--results").arg(&results.0));
+    let scores = score_json(&results.0);
+    let ours = &system(&scores, "ours")["overall"];
+    assert_eq!(ours["scenes"], 3);
+    assert_eq!(ours["targets"], 2);
+    assert_eq!(ours["hits"], 2, "a clear barge-in was missed: {ours}");
+    let p95 = f(&ours["confirmed_p95_ms"]);
+    assert!((150.0..1000.0).contains(&p95), "confirmed p95 {p95} ms");
+    let tent = f(&ours["tentative_p50_ms"]);
+    assert!(
+        tent < p95,
+        "tentative {tent} ms not before confirmed {p95} ms"
+    );
+    assert_eq!(
+        ours["false_alarms"], 0,
+        "echo at +10 dB SER interrupted: {ours}"
+    );
+    // The echo-only scene was measured: the canceller removes most of the echo.
+    let erle = f(&ours["erle_db"]);
+    assert!(erle > 10.0, "ERLE {erle} dB");
+    // The energy anchor ran on the same scenes.
+    assert_eq!(system(&scores, "energy")["overall"]["scenes"], 3);
+}
