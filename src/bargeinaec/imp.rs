@@ -1120,8 +1120,8 @@ impl BargeInAec {
             // Echo reduction measured while only the far end plays: the
             // near end then is echo (plus noise).
             if state.far_active && settings.echo_cancel {
-                let e_in = energy(frame);
-                let e_out = energy(&near.out[start..]);
+                let e_in = audio::mean_square(frame);
+                let e_out = audio::mean_square(&near.out[start..]);
                 let a = 1.0 / ERLE_SMOOTHING_FRAMES;
                 state.erle_in = (1.0 - a) * state.erle_in + a * e_in;
                 state.erle_out = (1.0 - a) * state.erle_out + a * e_out;
@@ -1264,31 +1264,17 @@ impl BargeInAec {
     }
 }
 
-fn energy(x: &[f32]) -> f64 {
-    x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len().max(1) as f64
-}
-
 fn to_f32(bytes: &[u8], format: gst_audio::AudioFormat) -> Vec<f32> {
-    match format {
-        gst_audio::AudioFormat::S16le => bytes
-            .chunks_exact(2)
-            .map(|c| audio::s16_to_f32(i16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        _ => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    }
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    audio::decode_into(bytes, format, &mut out);
+    out
 }
 
 fn from_f32(samples: &[f32], format: gst_audio::AudioFormat) -> gst::Buffer {
-    let bytes: Vec<u8> = match format {
-        gst_audio::AudioFormat::S16le => samples
-            .iter()
-            .flat_map(|&s| audio::f32_to_s16(s).to_le_bytes())
-            .collect(),
-        _ => samples.iter().flat_map(|s| s.to_le_bytes()).collect(),
-    };
+    let mut bytes = Vec::with_capacity(samples.len() * 4);
+    for &v in samples {
+        audio::encode_into(v, format, &mut bytes);
+    }
     gst::Buffer::from_mut_slice(bytes)
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use super::mixer::CallBargeMixer;
 use super::routing::{PARTIES, Party};
-use super::splitter::{CallBargeSplitter, output_caps};
+use super::splitter::{CallBargeSplitter, output_templates};
 use super::{CAT, Mode};
 use crate::audio;
 use crate::protocol::{self, Structure};
@@ -341,17 +341,7 @@ impl ElementImpl for CallBarge {
                     .expect("sink template"),
                 );
             }
-            for p in Party::ALL {
-                t.push(
-                    gst::PadTemplate::new(
-                        p.output_name(),
-                        gst::PadDirection::Src,
-                        gst::PadPresence::Always,
-                        &output_caps(None),
-                    )
-                    .expect("src template"),
-                );
-            }
+            t.extend(output_templates());
             t
         });
         TEMPLATES.as_ref()

@@ -770,16 +770,7 @@ mod imp {
                     ));
                 }
                 conv.clear();
-                match info.format() {
-                    gst_audio::AudioFormat::S16le => conv.extend(
-                        map.chunks_exact(2)
-                            .map(|c| audio::s16_to_f32(i16::from_le_bytes([c[0], c[1]]))),
-                    ),
-                    _ => conv.extend(
-                        map.chunks_exact(4)
-                            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-                    ),
-                }
+                audio::decode_into(&map, info.format(), conv);
                 timeline.push(rt_ns, conv, 0);
                 (conv.len() / (info.channels().max(1) as usize)) as u64
             };

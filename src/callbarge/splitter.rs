@@ -29,6 +29,20 @@ pub(super) fn output_caps(rate: Option<u32>) -> gst::Caps {
         .build()
 }
 
+/// The three listener outputs, `to_customer`, `to_agent`, `to_supervisor`:
+/// the splitter's src pads and the bin's ghost pads alike.
+pub(super) fn output_templates() -> impl Iterator<Item = gst::PadTemplate> {
+    Party::ALL.into_iter().map(|p| {
+        gst::PadTemplate::new(
+            p.output_name(),
+            gst::PadDirection::Src,
+            gst::PadPresence::Always,
+            &output_caps(None),
+        )
+        .expect("src template")
+    })
+}
+
 mod imp {
     use super::*;
     use crate::callbarge::CAT;
@@ -150,17 +164,7 @@ mod imp {
                     )
                     .expect("sink template"),
                 ];
-                for p in Party::ALL {
-                    t.push(
-                        gst::PadTemplate::new(
-                            p.output_name(),
-                            gst::PadDirection::Src,
-                            gst::PadPresence::Always,
-                            &output_caps(None),
-                        )
-                        .expect("src template"),
-                    );
-                }
+                t.extend(output_templates());
                 t
             });
             TEMPLATES.as_ref()
@@ -405,12 +409,7 @@ mod imp {
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .unwrap_or(0.0);
             for _ in 0..fmt.channels {
-                match fmt.format {
-                    gst_audio::AudioFormat::S16le => {
-                        out.extend_from_slice(&crate::audio::f32_to_s16(v).to_le_bytes())
-                    }
-                    _ => out.extend_from_slice(&v.to_le_bytes()),
-                }
+                crate::audio::encode_into(v, fmt.format, &mut out);
             }
         }
         out

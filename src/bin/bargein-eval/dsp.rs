@@ -68,12 +68,7 @@ impl Rng {
     }
 }
 
-pub fn rms(x: &[f32]) -> f64 {
-    if x.is_empty() {
-        return 0.0;
-    }
-    (x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len() as f64).sqrt()
-}
+pub use gstbargein::audio::rms;
 
 pub fn db(ratio: f64) -> f64 {
     20.0 * ratio.max(1e-12).log10()
