@@ -88,8 +88,14 @@ fn main() {
                         stopped_ms: rel(run.acted(true)),
                         false_stop: near != Near::Speech && run.acted(true).is_some(),
                     };
+                    // Without a caller there is no onset: show when (in the
+                    // call) a false stop happened instead.
+                    let stop_at = run
+                        .acted(true)
+                        .filter(|_| g.onset.is_none())
+                        .map_or(String::new(), |t| format!("  stopped at {:.2} s", secs(t)));
                     eprintln!(
-                        "{seed:5} {:>8} {:>8}  {}",
+                        "{seed:5} {:>8} {:>8}  {}{stop_at}",
                         o.ducked_ms.map_or("-".into(), |v| format!("{v:.0}")),
                         o.stopped_ms.map_or("-".into(), |v| format!("{v:.0}")),
                         g.description

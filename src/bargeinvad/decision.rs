@@ -88,6 +88,12 @@ pub struct Decider {
     /// Whether the model has heard speech in this utterance (always, unless
     /// it started on the fast path).
     model_seen: bool,
+    /// Where the model's speech began: durations count from here, so the
+    /// fast path ducks earlier but never confirms on less model evidence
+    /// than the normal path.
+    model_onset: u64,
+    /// The utterance started on the fast path.
+    fast: bool,
 }
 
 impl Default for Decider {
@@ -99,6 +105,8 @@ impl Default for Decider {
             peak: 0.0,
             far_active_seen: false,
             model_seen: false,
+            model_onset: 0,
+            fast: false,
         }
     }
 }
@@ -153,6 +161,8 @@ impl Decider {
                     self.peak = prob;
                     self.far_active_seen = far_active;
                     self.model_seen = true;
+                    self.model_onset = self.onset;
+                    self.fast = false;
                 } else if loud && thr < 1.0 {
                     self.stage = Stage::Tentative;
                     self.onset = onset_hint().min(start);
@@ -160,6 +170,7 @@ impl Decider {
                     self.peak = prob;
                     self.far_active_seen = far_active;
                     self.model_seen = false;
+                    self.fast = true;
                     out.push(Decision::SpeechStart {
                         onset: self.onset,
                         detected: end,
@@ -176,6 +187,7 @@ impl Decider {
                 // Fast tentative: wait for the model, however low p is.
                 if speech {
                     self.model_seen = true;
+                    self.model_onset = start;
                     self.last_speech_end = end;
                     self.peak = self.peak.max(prob);
                 } else if end.saturating_sub(self.onset) >= FAST_GRACE {
@@ -184,12 +196,15 @@ impl Decider {
                 }
             }
             _ => {
+                // Like a candidate, the model's speech must hold for
+                // start-ms without a break before pauses are forgiven.
+                let young = self.stage == Stage::Candidate
+                    || (self.fast
+                        && self.last_speech_end.saturating_sub(self.model_onset) < p.start_ns);
                 if still {
                     self.last_speech_end = end;
                     self.peak = self.peak.max(prob);
-                } else if end.saturating_sub(self.last_speech_end) >= p.hangover_ns
-                    || self.stage == Stage::Candidate
-                {
+                } else if end.saturating_sub(self.last_speech_end) >= p.hangover_ns || young {
                     self.finish(end, out);
                     return;
                 }
@@ -197,7 +212,7 @@ impl Decider {
         }
         // Stage changes on sustained speech: measured to the last speech
         // frame, so a hangover of silence never confirms a short noise.
-        let lasted = self.last_speech_end.saturating_sub(self.onset);
+        let lasted = self.last_speech_end.saturating_sub(self.model_onset);
         if self.stage == Stage::Candidate && lasted >= p.start_ns {
             self.stage = Stage::Tentative;
             out.push(Decision::SpeechStart {
@@ -405,12 +420,13 @@ mod tests {
                 }
             )
         );
-        // Confirmed once the model's speech lasted confirm-ms from the onset.
+        // Confirmed once the model's own speech (from frame 6) lasted
+        // confirm-ms: ducking early never makes confirming easier.
         let Decision::Confirmed { onset, detected } = got[2].1 else {
             panic!("{got:?}")
         };
         assert_eq!(onset, 3 * F);
-        assert_eq!(detected, 3 * F + 256 * MS);
+        assert_eq!(detected, 6 * F + 256 * MS);
     }
 
     #[test]
@@ -446,5 +462,23 @@ mod tests {
         };
         d.push(&p, frame, || 0, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn after_a_fast_duck_a_model_blip_is_released_like_a_candidate() {
+        let mut frames = vec![(0.0, false); 3];
+        frames.push((0.1, true));
+        frames.push((0.9, false)); // one frame of residual echo at p = 0.9
+        frames.extend([(0.2, false); 12]);
+        let got = feed_loud(&frames);
+        assert_eq!(kinds(&got), ["start", "tentative", "release", "end"]);
+        let Decision::Release { detected, .. } = got[2].1 else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            detected,
+            6 * F,
+            "released at the first frame without speech"
+        );
     }
 }
