@@ -1,0 +1,499 @@
+//! Robustness (issue 8): seeded fuzzing of every element through gst-check
+//! harnesses — odd buffer sizes, missing, backward and huge timestamps, gaps,
+//! discontinuities, caps changes, flushes, segments, EOS and malformed
+//! protocol events in random order — then proof that the element still
+//! works: a clean stream pushed afterwards comes out whole.
+//!
+//! Nothing here measures speed. Threads that could deadlock are joined with
+//! a generous watchdog: a hang is reported as a failure, not as a slow test.
+
+mod common;
+
+use common::*;
+use gstbargein::protocol::{self, Structure};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Deterministic PRNG (xorshift64*), so a failure names its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// Runs `f` on its own thread; a hang (deadlock) fails the test after
+/// `limit` instead of blocking CI forever. Not a timing assertion: the
+/// limit is tens of times what the work needs.
+fn with_watchdog<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            let _ = handle.join();
+            v
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => panic!("{what}: worker ended without a result"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no progress in {limit:?} (deadlock?)"),
+    }
+}
+
+/// Error messages that mean a panic inside an element (gstreamer-rs turns
+/// a panic in a vfunc into "Panicked: …" and the element stays dead).
+fn panics_on(bus: &gst::Bus) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Error(e) = msg.view() {
+            let text = format!("{} {:?}", e.error(), e.debug());
+            if std::env::var_os("FUZZ_VERBOSE").is_some() {
+                eprintln!("bus error: {text}");
+            }
+            if text.contains("Panicked") {
+                out.push(text);
+            }
+        }
+    }
+    out
+}
+
+const RATES: [u32; 4] = [8000, 16000, 32000, 48000];
+const FORMATS: [gst_audio::AudioFormat; 2] =
+    [gst_audio::AudioFormat::F32le, gst_audio::AudioFormat::S16le];
+
+/// Current format of the fuzzed stream.
+#[derive(Clone, Copy)]
+struct Fmt {
+    format: gst_audio::AudioFormat,
+    rate: u32,
+    channels: u32,
+}
+
+impl Fmt {
+    fn caps(&self) -> gst::Caps {
+        caps(self.format, self.rate, self.channels)
+    }
+    fn bpf(&self) -> usize {
+        let width = if self.format == gst_audio::AudioFormat::F32le {
+            4
+        } else {
+            2
+        };
+        width * self.channels as usize
+    }
+    fn random(rng: &mut Rng) -> Self {
+        Self {
+            format: rng.pick(&FORMATS),
+            rate: rng.pick(&RATES),
+            channels: 1 + rng.below(2) as u32,
+        }
+    }
+}
+
+/// One random buffer: random size (0 … 3000 frames, sometimes a byte short
+/// of a whole frame when `ragged`), random loud content, and a timestamp
+/// that is usually right but sometimes missing, backward, far ahead or at
+/// the end of time; sometimes DISCONT, sometimes an empty GAP.
+fn random_buffer(rng: &mut Rng, fmt: Fmt, pos: &mut u64, ragged: bool) -> gst::Buffer {
+    let frames = match rng.below(10) {
+        0 => 0,
+        1 => 1,
+        2..=4 => rng.below(3000) as usize,
+        _ => fmt.rate as usize / 100 * (1 + rng.below(3) as usize),
+    };
+    let mut bytes = Vec::with_capacity(frames * fmt.bpf());
+    for _ in 0..frames * fmt.channels as usize {
+        let v = (rng.below(2001) as f32 - 1000.0) / 1000.0;
+        // Out-of-range and non-finite floats reach real elements too.
+        let v = match rng.below(500) {
+            0 => f32::NAN,
+            1 => 8.0,
+            _ => v,
+        };
+        if fmt.format == gst_audio::AudioFormat::F32le {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        } else {
+            bytes.extend_from_slice(&gstbargein::audio::f32_to_s16(v).to_le_bytes());
+        }
+    }
+    if ragged && rng.chance(3) && !bytes.is_empty() {
+        bytes.pop();
+    }
+    let gap = rng.chance(5);
+    let mut buf = if gap {
+        gst::Buffer::new()
+    } else {
+        gst::Buffer::from_mut_slice(bytes)
+    };
+    let dur = frames_to_time(frames as u64, fmt.rate);
+    {
+        let b = buf.get_mut().expect("new buffer is writable");
+        let pts = match rng.below(20) {
+            0 => None,
+            1 => Some(gst::ClockTime::from_nseconds(
+                pos.saturating_sub(rng.below(2_000_000_000)),
+            )),
+            2 => Some(gst::ClockTime::from_nseconds(
+                *pos + rng.below(5_000_000_000),
+            )),
+            3 => Some(gst::ClockTime::from_nseconds(u64::MAX / 2)),
+            _ => Some(gst::ClockTime::from_nseconds(*pos)),
+        };
+        b.set_pts(pts);
+        if gap {
+            // A GAP may claim any duration, up to an absurd one.
+            b.set_duration(match rng.below(4) {
+                0 => gst::ClockTime::from_seconds(100_000),
+                1 => gst::ClockTime::ZERO,
+                _ => dur,
+            });
+            b.set_flags(gst::BufferFlags::GAP);
+        } else if rng.chance(20) {
+            b.set_duration(gst::ClockTime::NONE);
+        } else {
+            b.set_duration(dur);
+        }
+        if rng.chance(10) {
+            b.set_flags(gst::BufferFlags::DISCONT);
+        }
+        if let Some(p) = pts {
+            *pos = p.nseconds().min(u64::MAX / 4) + dur.nseconds();
+        }
+    }
+    buf
+}
+
+/// Structures that look like ours but are not: missing fields, wrong
+/// types, unknown enum strings.
+fn malformed_structures(rng: &mut Rng) -> gst::Structure {
+    match rng.below(7) {
+        0 => gst::Structure::builder(protocol::Bargein::NAME).build(),
+        1 => gst::Structure::builder(protocol::Bargein::NAME)
+            .field("stage", 42i32)
+            .field("onset", "yesterday")
+            .build(),
+        2 => gst::Structure::builder(protocol::Bargein::NAME)
+            .field("stage", "eventually")
+            .field("onset", 0u64)
+            .field("detected", 0u64)
+            .field("far-active", false)
+            .field("source", "telepathy")
+            .build(),
+        3 => gst::Structure::builder(protocol::BargeinRelease::NAME)
+            .field("onset", -1i32)
+            .build(),
+        4 => gst::Structure::builder(protocol::FarActivity::NAME)
+            .field("active", "very")
+            .field("level-db", true)
+            .build(),
+        5 => gst::Structure::builder(protocol::TtsMark::NAME)
+            .field("text", 3.5f64)
+            .build(),
+        _ => gst::Structure::builder(protocol::Protect::NAME)
+            .field("protected", "maybe")
+            .build(),
+    }
+}
+
+/// Fuzzes a one-pad in-place filter. Returns the harness after a final
+/// clean stream, and how many frames of it came out.
+fn fuzz_filter(factory: &str, seed: u64, ops: usize) {
+    init();
+    let mut rng = Rng::new(seed);
+    let mut h = gst_check::Harness::new(factory);
+    let el = h.element().unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let mut fmt = Fmt::random(&mut rng);
+    h.set_src_caps(fmt.caps());
+    let mut pos = 0u64;
+    for _ in 0..ops {
+        match rng.below(24) {
+            0 => {
+                fmt = Fmt::random(&mut rng);
+                h.push_event(gst::event::Caps::new(&fmt.caps()));
+            }
+            1 => {
+                // Unsupported rate: must be refused, never accepted.
+                let bad = caps(fmt.format, 44100, fmt.channels);
+                h.push_event(gst::event::Caps::new(&bad));
+                let r = h.push(buffer_f32(&[0.0; 441], 1, 44100, 0));
+                assert_eq!(
+                    r,
+                    Err(gst::FlowError::NotNegotiated),
+                    "{factory} accepted {bad}"
+                );
+                h.push_event(gst::event::Caps::new(&fmt.caps()));
+            }
+            2 => {
+                h.push_event(gst::event::FlushStart::new());
+                h.push_event(gst::event::FlushStop::new(true));
+                h.push_event(gst::event::Segment::new(
+                    &gst::FormattedSegment::<gst::ClockTime>::new(),
+                ));
+            }
+            3 => {
+                let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+                seg.set_start(gst::ClockTime::from_nseconds(rng.below(10_000_000_000)));
+                if rng.chance(30) {
+                    seg.set_base(gst::ClockTime::from_nseconds(rng.below(10_000_000_000)));
+                }
+                h.push_event(gst::event::Segment::new(&seg));
+            }
+            4 => {
+                h.push_event(gst::event::Eos::new());
+                // A new stream after EOS.
+                h.push_event(gst::event::FlushStart::new());
+                h.push_event(gst::event::FlushStop::new(true));
+                h.push_event(gst::event::StreamStart::new(&format!("s{}", rng.next())));
+                h.push_event(gst::event::Caps::new(&fmt.caps()));
+                h.push_event(gst::event::Segment::new(
+                    &gst::FormattedSegment::<gst::ClockTime>::new(),
+                ));
+            }
+            5 => {
+                let s = malformed_structures(&mut rng);
+                h.push_event(gst::event::CustomDownstream::new(s.clone()));
+                h.push_upstream_event(gst::event::CustomUpstream::new(s));
+            }
+            6 => {
+                // Well-formed decisions too, so the element acts mid-fuzz.
+                let stage = rng.pick(&[protocol::Stage::Tentative, protocol::Stage::Confirmed]);
+                let b = protocol::Bargein {
+                    stage,
+                    onset: gst::ClockTime::from_nseconds(pos),
+                    detected: gst::ClockTime::from_nseconds(pos),
+                    far_active: rng.chance(50),
+                    source: protocol::Source::Speech,
+                };
+                h.push_upstream_event(b.upstream_event());
+            }
+            7 => {
+                let a = protocol::FarActivity {
+                    active: rng.chance(50),
+                    level_db: -20.0,
+                    converged: rng.chance(50),
+                    echo: rng.chance(50),
+                };
+                h.push_event(a.downstream_event());
+            }
+            _ => {
+                let buf = random_buffer(&mut rng, fmt, &mut pos, true);
+                // Any flow result is acceptable here; a panic is not.
+                let _ = h.push(buf);
+            }
+        }
+        while h.try_pull().is_some() {}
+        while h.try_pull_event().is_some() {}
+        while h.try_pull_upstream_event().is_some() {}
+    }
+    let panics = panics_on(&bus);
+    assert!(panics.is_empty(), "{factory} seed {seed}: {panics:?}");
+
+    // Afterwards a clean stream must pass whole: nothing is stuck.
+    h.push_event(gst::event::FlushStart::new());
+    h.push_event(gst::event::FlushStop::new(true));
+    h.push_event(gst::event::StreamStart::new("clean"));
+    let clean = caps_f32(16000, 1);
+    h.push_event(gst::event::Caps::new(&clean));
+    h.push_event(gst::event::Segment::new(
+        &gst::FormattedSegment::<gst::ClockTime>::new(),
+    ));
+    while h.try_pull().is_some() {}
+    let mut out = 0usize;
+    for i in 0..100u64 {
+        let r = h.push(buffer_f32(&sine(440.0, 0.3, 16000, 160), 1, 16000, i * 160));
+        assert_eq!(r, Ok(gst::FlowSuccess::Ok), "{factory} seed {seed}: push {i}");
+        while let Some(b) = h.try_pull() {
+            out += b.size() / 4;
+        }
+    }
+    assert_eq!(out, 16000, "{factory} seed {seed}: clean stream lost samples");
+    let panics = panics_on(&bus);
+    assert!(panics.is_empty(), "{factory} seed {seed}: {panics:?}");
+}
+
+#[test]
+fn fuzz_bargeinvad() {
+    for seed in 1..=4 {
+        with_watchdog("bargeinvad fuzz", Duration::from_secs(300), move || {
+            fuzz_filter("bargeinvad", seed, 400)
+        });
+    }
+}
+
+#[test]
+fn fuzz_ttsducker() {
+    for seed in 1..=6 {
+        with_watchdog("ttsducker fuzz", Duration::from_secs(300), move || {
+            fuzz_filter("ttsducker", seed, 400)
+        });
+    }
+}
+
+/// Both bargeinaec inputs fuzzed at once from their own threads (as in a
+/// pipeline: each sink pad has its own upstream thread). The element must
+/// neither panic nor deadlock, and after the fuzz a clean near stream comes
+/// out whole while the far end keeps misbehaving.
+fn fuzz_aec(seed: u64, ops: usize) {
+    init();
+    let mut near = gst_check::Harness::with_padnames("bargeinaec", Some("sink"), Some("src"));
+    let el = near.element().unwrap();
+    let mut far = gst_check::Harness::with_element(&el, Some("far_sink"), None);
+    // Non-live: the aggregator waits for the far end where it may, which is
+    // where deadlocks would hide (a live one times out instead).
+    near.set_live(false);
+    far.set_live(false);
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let mut rng = Rng::new(seed);
+    let near_fmt = Fmt::random(&mut rng);
+    let far_fmt = Fmt::random(&mut rng);
+    near.set_src_caps(near_fmt.caps());
+    far.set_src_caps(far_fmt.caps());
+
+    /// Returns how many buffers were accepted.
+    fn ops_on(
+        h: &mut gst_check::Harness,
+        rng: &mut Rng,
+        mut fmt: Fmt,
+        ops: usize,
+        is_near: bool,
+    ) -> usize {
+        let mut pos = 0u64;
+        let mut accepted = 0;
+        for _ in 0..ops {
+            match rng.below(30) {
+                0 => {
+                    fmt = Fmt::random(rng);
+                    h.push_event(gst::event::Caps::new(&fmt.caps()));
+                }
+                1 => {
+                    h.push_event(gst::event::FlushStart::new());
+                    h.push_event(gst::event::FlushStop::new(true));
+                    h.push_event(gst::event::Segment::new(
+                        &gst::FormattedSegment::<gst::ClockTime>::new(),
+                    ));
+                }
+                2 => {
+                    let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+                    seg.set_base(gst::ClockTime::from_nseconds(rng.below(3_000_000_000)));
+                    h.push_event(gst::event::Segment::new(&seg));
+                }
+                3 => {
+                    let s = malformed_structures(rng);
+                    h.push_event(gst::event::CustomDownstream::new(s.clone()));
+                    if is_near {
+                        h.push_upstream_event(gst::event::CustomUpstream::new(s));
+                    }
+                }
+                4 if !is_near => {
+                    // The far end ends and a new utterance starts later.
+                    h.push_event(gst::event::Eos::new());
+                    h.push_event(gst::event::FlushStart::new());
+                    h.push_event(gst::event::FlushStop::new(true));
+                    h.push_event(gst::event::StreamStart::new(&format!("far{}", rng.next())));
+                    h.push_event(gst::event::Caps::new(&fmt.caps()));
+                    h.push_event(gst::event::Segment::new(
+                        &gst::FormattedSegment::<gst::ClockTime>::new(),
+                    ));
+                }
+                _ => {
+                    if h.push(random_buffer(rng, fmt, &mut pos, false)).is_ok() {
+                        accepted += 1;
+                    }
+                }
+            }
+            if is_near {
+                while h.try_pull().is_some() {}
+                while h.try_pull_event().is_some() {}
+            }
+            while h.try_pull_upstream_event().is_some() {}
+        }
+        accepted
+    }
+
+    let far_rng_seed = rng.next();
+    let far_thread = std::thread::spawn(move || {
+        let mut rng = Rng::new(far_rng_seed);
+        let accepted = ops_on(&mut far, &mut rng, far_fmt, ops, false);
+        // The far end ends for good: the near end must not wait for it.
+        far.push_event(gst::event::Eos::new());
+        (far, accepted)
+    });
+    let near_accepted = ops_on(&mut near, &mut rng, near_fmt, ops, true);
+    let (far, far_accepted) = far_thread.join().expect("far thread");
+    // Most pushes must have been taken: a fuzz that only hits a refusing
+    // element tests nothing.
+    assert!(
+        near_accepted > ops / 2 && far_accepted > ops / 2,
+        "bargeinaec seed {seed}: only {near_accepted}/{far_accepted} of {ops} accepted"
+    );
+    let panics = panics_on(&bus);
+    assert!(panics.is_empty(), "bargeinaec seed {seed}: {panics:?}");
+
+    // A clean near stream at a new, far-away position: all of it comes out.
+    near.push_event(gst::event::FlushStart::new());
+    near.push_event(gst::event::FlushStop::new(true));
+    near.push_event(gst::event::StreamStart::new("clean"));
+    near.push_event(gst::event::Caps::new(&caps_f32(16000, 1)));
+    near.push_event(gst::event::Segment::new(
+        &gst::FormattedSegment::<gst::ClockTime>::new(),
+    ));
+    while near.try_pull().is_some() {}
+    let start = 5000u64 * 16000;
+    for i in 0..100u64 {
+        let r = near.push(buffer_f32(
+            &sine(440.0, 0.3, 16000, 160),
+            1,
+            16000,
+            start + i * 160,
+        ));
+        assert_eq!(r, Ok(gst::FlowSuccess::Ok), "bargeinaec seed {seed}: push {i}");
+    }
+    near.push_event(gst::event::Eos::new());
+    let mut out = 0u64;
+    let first = frames_to_time(start, 16000);
+    while let Ok(Some(b)) = near.pull_until_eos() {
+        if b.pts().is_some_and(|p| p >= first) {
+            out += b.size() as u64 / 4;
+        }
+    }
+    assert_eq!(out, 16000, "bargeinaec seed {seed}: clean stream lost samples");
+    drop(far);
+    let panics = panics_on(&bus);
+    assert!(panics.is_empty(), "bargeinaec seed {seed}: {panics:?}");
+}
+
+#[test]
+fn fuzz_bargeinaec() {
+    for seed in 1..=4 {
+        with_watchdog("bargeinaec fuzz", Duration::from_secs(300), move || {
+            fuzz_aec(seed, 300)
+        });
+    }
+}
