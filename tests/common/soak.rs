@@ -167,3 +167,89 @@ fn note_message(msg: &gst::Message, delays: &Mutex<Vec<i32>>) {
         delays.lock().unwrap().push(st.delay_ms);
     }
 }
+
+/// The full chain, non-live: TTS (sine bursts) → ttsducker → tee →
+/// loudspeaker (fakesink) and bargeinaec.far_sink; microphone (pink noise)
+/// → bargeinaec → bargeinvad → fakesink. `seconds` of audio each.
+pub fn full_chain(seconds: u64) -> gst::Pipeline {
+    init();
+    let caps = "audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved";
+    let buffers = seconds * 50;
+    gst::parse::launch(&format!(
+        "audiotestsrc wave=ticks volume=0.4 samplesperbuffer=320 num-buffers={buffers} \
+           ! {caps} ! ttsducker ! tee name=t \
+         t. ! queue max-size-buffers=4 ! fakesink sync=false \
+         t. ! queue max-size-buffers=4 ! aec.far_sink \
+         audiotestsrc wave=pink-noise volume=0.03 samplesperbuffer=320 num-buffers={buffers} \
+           ! {caps} ! aec.sink \
+         bargeinaec name=aec ! bargeinvad name=vad ! fakesink name=out sync=false"
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline")
+}
+
+/// Runs `streams` full chains of `seconds` each at once; calls `sample`
+/// with the audio seconds done by stream 0 every `every_s` seconds of it.
+/// Returns the near-end samples each stream output.
+pub fn run_chains(
+    streams: usize,
+    seconds: u64,
+    every_s: u64,
+    mut sample: impl FnMut(u64),
+) -> Vec<u64> {
+    let pipelines: Vec<gst::Pipeline> = (0..streams).map(|_| full_chain(seconds)).collect();
+    let counts: Vec<Arc<std::sync::atomic::AtomicU64>> = pipelines
+        .iter()
+        .map(|p| {
+            let c = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let c2 = c.clone();
+            p.by_name("vad")
+                .unwrap()
+                .static_pad("src")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                        c2.fetch_add(b.size() as u64 / 2, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            c
+        })
+        .collect();
+    for p in &pipelines {
+        p.set_state(gst::State::Playing).unwrap();
+    }
+    let mut next = every_s;
+    let mut finished = vec![false; streams];
+    while finished.iter().any(|f| !f) {
+        for (i, p) in pipelines.iter().enumerate() {
+            if finished[i] {
+                continue;
+            }
+            let bus = p.bus().unwrap();
+            while let Some(msg) = bus.pop() {
+                match msg.view() {
+                    gst::MessageView::Eos(_) => finished[i] = true,
+                    gst::MessageView::Error(e) => {
+                        panic!("stream {i}: {} {:?}", e.error(), e.debug())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let done_s = counts[0].load(std::sync::atomic::Ordering::Relaxed) / u64::from(RATE);
+        while done_s >= next {
+            sample(next);
+            next += every_s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for p in &pipelines {
+        p.set_state(gst::State::Null).unwrap();
+    }
+    counts
+        .iter()
+        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        .collect()
+}
