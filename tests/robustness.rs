@@ -843,3 +843,48 @@ fn random_value(ps: &glib::ParamSpec, rng: &mut Rng) -> glib::Value {
     }
     ps.default_value().clone()
 }
+
+/// CI size of the soak and load benchmark (`cargo bench --bench soak`):
+/// 8 full chains at once, 10 minutes of audio each, resident memory sampled
+/// every minute of audio. After the first minutes (allocator pools, model
+/// buffers) it must stay flat: a leak of even one buffer per 10 ms frame
+/// would add megabytes here.
+#[test]
+fn soak_eight_chains_memory_bounded() {
+    init();
+    with_watchdog("soak", Duration::from_secs(900), || {
+        let mut rss = Vec::new();
+        let counts = common::soak::run_chains(8, 600, 60, |_| rss.push(common::soak::rss_kib()));
+        for (i, c) in counts.iter().enumerate() {
+            assert_eq!(*c, 600 * 16000, "stream {i} lost near-end samples");
+        }
+        assert!(rss.len() >= 9, "RSS samples: {rss:?}");
+        let settled = rss[2];
+        let max = *rss.iter().max().unwrap();
+        assert!(
+            max.saturating_sub(settled) < 8 * 1024,
+            "resident memory grew from {settled} KiB to {max} KiB: {rss:?}"
+        );
+    });
+}
+
+/// Far end and microphone clocks 0.1 % apart for two minutes: the near end
+/// keeps flowing sample for sample (no queue grows) and, without drift,
+/// the same scene is cancelled by more than 20 dB. (The 30-minute run and
+/// what drift does to ERLE: `cargo bench --bench soak -- drift`, README.)
+#[test]
+fn clock_drift_keeps_flowing() {
+    let plain = common::soak::drift_run(60, 0.0, 30);
+    assert!(
+        plain.erle_db[1] > 20.0,
+        "no drift: ERLE {:?} dB",
+        plain.erle_db
+    );
+    let drifting = common::soak::drift_run(120, 0.001, 30);
+    assert_eq!(drifting.erle_db.len(), 4, "output shorter than input");
+    assert!(
+        drifting.erle_db.iter().all(|e| e.is_finite() && *e > 0.0),
+        "drift: ERLE {:?} dB (the output must never be louder than the microphone)",
+        drifting.erle_db
+    );
+}
