@@ -51,6 +51,9 @@ fn main() {
             .unwrap_or(d)
     };
     let (ser, snr) = (env_f("BARGEIN_SER", 0.0), env_f("BARGEIN_SNR", 10.0));
+    // Cold: the caller speaks over the call's first prompt, while the echo
+    // canceller is still converging. Warm: over a later one.
+    let warm = std::env::var_os("BARGEIN_WARM").is_some_and(|v| v != "0");
     // Barge-in scenes, then as many echo-only and cough scenes as a third each.
     let only: Option<u64> = std::env::var("BARGEIN_SEED")
         .ok()
@@ -71,7 +74,7 @@ fn main() {
                     let Some((seed, near)) = jobs.lock().unwrap().pop() else {
                         break;
                     };
-                    let mut g = closed_loop::generate(seed, near, ser, snr);
+                    let mut g = closed_loop::generate_with(seed, near, ser, snr, warm);
                     g.scene.vad_props = props.clone();
                     let run = match closed_loop::run(&g.scene) {
                         Ok(r) => r,
@@ -91,6 +94,9 @@ fn main() {
                         o.stopped_ms.map_or("-".into(), |v| format!("{v:.0}")),
                         g.description
                     );
+                    if let Some(dir) = std::env::var_os("BARGEIN_DUMP") {
+                        dump(std::path::Path::new(&dir), seed, near, g.onset, &run);
+                    }
                     if std::env::var_os("BARGEIN_VERBOSE").is_some() {
                         for e in &run.events {
                             eprintln!("      {:7.3} s {}", secs(e.t), e.label);
@@ -137,7 +143,12 @@ fn main() {
             .count()
     };
     println!(
-        "\nclosed loop, SER {ser:+} dB, SNR {snr} dB, vad {:?}",
+        "\nclosed loop ({}), SER {ser:+} dB, SNR {snr} dB, vad {:?}",
+        if warm {
+            "warm canceller"
+        } else {
+            "first prompt of the call"
+        },
         std::env::var("BARGEIN_VAD").unwrap_or_else(|_| "defaults".into())
     );
     println!("| measure | p50 | p95 |");
@@ -160,4 +171,46 @@ fn main() {
         false_stops(Near::Cough),
         others(Near::Cough)
     );
+}
+
+/// Per 32 ms frame (the detector's frame): speech probability, levels of
+/// the cleaned and raw microphone and of what the caller heard, for offline
+/// study of decision rules (`BARGEIN_DUMP=dir`).
+fn dump(
+    dir: &std::path::Path,
+    seed: u64,
+    near: Near,
+    onset: Option<gst::ClockTime>,
+    run: &closed_loop::LoopRun,
+) {
+    use std::fmt::Write as _;
+    const FRAME: usize = 512;
+    let db = |v: &[f32]| 10.0 * (gstbargein::audio::mean_square(v).max(1e-12)).log10();
+    let mut out = format!(
+        "# seed {seed} near {near:?} onset {}\nt,p,clean_db,mic_db,far_db\n",
+        onset.map_or(-1.0, secs)
+    );
+    let mut probs = run.probability.iter().peekable();
+    let mut p = 0.0;
+    for (k, c) in run.cleaned.chunks(FRAME).enumerate() {
+        let end = ((k + 1) * FRAME) as f64 / f64::from(closed_loop::RATE);
+        while let Some((t, q)) = probs.peek() {
+            if *t + 0.01 > end + 1e-6 {
+                break;
+            }
+            p = *q;
+            probs.next();
+        }
+        let r = k * FRAME..((k + 1) * FRAME).min(run.mic.len());
+        let _ = writeln!(
+            out,
+            "{:.3},{p:.4},{:.1},{:.1},{:.1}",
+            end,
+            db(c),
+            db(&run.mic[r.clone()]),
+            db(&run.heard[r.start.min(run.heard.len())..r.end.min(run.heard.len())])
+        );
+    }
+    let _ = std::fs::create_dir_all(dir);
+    let _ = std::fs::write(dir.join(format!("{seed}.csv")), out);
 }

@@ -63,7 +63,7 @@ fn main() {
         Scene {
             name: "cough",
             title: "Caller coughs: a false alarm",
-            caller: Caller::Cough { at_s: 3.2 },
+            caller: Caller::Cough { at_s: 4.2 },
         },
     ];
     for scene in &scenes {

@@ -406,5 +406,7 @@ fn property_defaults() {
     assert_eq!(el.property::<u32>("start-ms"), 64);
     assert_eq!(el.property::<u32>("confirm-ms"), 256);
     assert_eq!(el.property::<u32>("hangover-ms"), 192);
+    assert_eq!(el.property::<u32>("warmup-ms"), 2500);
+    assert_eq!(el.property::<f64>("onset-db"), 9.0);
     assert_eq!(el.property::<Option<String>>("model-path"), None);
 }

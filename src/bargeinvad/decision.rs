@@ -8,10 +8,18 @@
 //! ```
 //! "Speech ends" means the probability stayed below the threshold minus a
 //! hysteresis for `hangover`; shorter dips (between words) do not count.
+//!
+//! Fast path: a frame marked `loud` (clearly above the recent residual echo
+//! while the far end plays) goes from idle straight to tentative, before the
+//! model's probability has risen (Silero lags an onset by 60-250 ms in double
+//! talk). The model must then hear speech within `FAST_GRACE`, else the
+//! decision is released: a cough ducks the prompt and it comes back.
 
 pub const MS: u64 = 1_000_000;
 /// The probability must fall this far below the threshold to count as silence.
 const HYSTERESIS: f64 = 0.15;
+/// How long a fast (energy) tentative waits for the model to hear speech.
+pub const FAST_GRACE: u64 = 256 * MS;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
@@ -30,6 +38,8 @@ pub struct Frame {
     pub end: u64,
     pub prob: f64,
     pub far_active: bool,
+    /// The frame's level rose well above the recent residual echo.
+    pub loud: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +85,9 @@ pub struct Decider {
     peak: f64,
     /// Whether the far end was active at any time during the utterance.
     pub far_active_seen: bool,
+    /// Whether the model has heard speech in this utterance (always, unless
+    /// it started on the fast path).
+    model_seen: bool,
 }
 
 impl Default for Decider {
@@ -85,6 +98,7 @@ impl Default for Decider {
             last_speech_end: 0,
             peak: 0.0,
             far_active_seen: false,
+            model_seen: false,
         }
     }
 }
@@ -92,6 +106,11 @@ impl Default for Decider {
 impl Decider {
     pub fn reset(&mut self) {
         *self = Self::default();
+    }
+
+    /// Whether an utterance (candidate or later) is under way.
+    pub fn active(&self) -> bool {
+        self.stage != Stage::Idle
     }
 
     pub fn in_speech(&self) -> bool {
@@ -112,6 +131,7 @@ impl Decider {
             end,
             prob,
             far_active,
+            loud,
         } = frame;
         let thr = if far_active {
             p.far_end_threshold
@@ -132,6 +152,35 @@ impl Decider {
                     self.last_speech_end = end;
                     self.peak = prob;
                     self.far_active_seen = far_active;
+                    self.model_seen = true;
+                } else if loud && thr < 1.0 {
+                    self.stage = Stage::Tentative;
+                    self.onset = onset_hint().min(start);
+                    self.last_speech_end = end;
+                    self.peak = prob;
+                    self.far_active_seen = far_active;
+                    self.model_seen = false;
+                    out.push(Decision::SpeechStart {
+                        onset: self.onset,
+                        detected: end,
+                        probability: prob,
+                    });
+                    out.push(Decision::Tentative {
+                        onset: self.onset,
+                        detected: end,
+                    });
+                    return;
+                }
+            }
+            _ if !self.model_seen => {
+                // Fast tentative: wait for the model, however low p is.
+                if speech {
+                    self.model_seen = true;
+                    self.last_speech_end = end;
+                    self.peak = self.peak.max(prob);
+                } else if end.saturating_sub(self.onset) >= FAST_GRACE {
+                    self.finish(end, out);
+                    return;
                 }
             }
             _ => {
@@ -161,7 +210,7 @@ impl Decider {
                 detected: end,
             });
         }
-        if self.stage == Stage::Tentative && lasted >= p.confirm_ns {
+        if self.stage == Stage::Tentative && self.model_seen && lasted >= p.confirm_ns {
             self.stage = Stage::Confirmed;
             out.push(Decision::Confirmed {
                 onset: self.onset,
@@ -226,6 +275,7 @@ mod tests {
                 end: s + F,
                 prob,
                 far_active: far,
+                loud: false,
             };
             d.push(&p, frame, || s, &mut out);
             all.extend(out.into_iter().map(|o| (i as u64, o)));
@@ -314,5 +364,87 @@ mod tests {
             ["start", "tentative", "confirmed"]
         );
         assert!(feed(&probs, true).is_empty(), "0.7 < far-end threshold 0.8");
+    }
+
+    fn feed_loud(frames: &[(f64, bool)]) -> Vec<(u64, Decision)> {
+        let p = params();
+        let mut d = Decider::default();
+        let mut all = Vec::new();
+        for (i, &(prob, loud)) in frames.iter().enumerate() {
+            let mut out = Vec::new();
+            let s = i as u64 * F;
+            let frame = Frame {
+                start: s,
+                end: s + F,
+                prob,
+                far_active: true,
+                loud,
+            };
+            d.push(&p, frame, || s, &mut out);
+            all.extend(out.into_iter().map(|o| (i as u64, o)));
+        }
+        all
+    }
+
+    #[test]
+    fn a_loud_frame_ducks_at_once_and_the_model_confirms() {
+        let mut frames = vec![(0.0, false); 3];
+        frames.push((0.1, true)); // the onset: the model has not risen yet
+        frames.extend([(0.3, false); 2]);
+        frames.extend([(0.95, false); 12]);
+        frames.extend([(0.0, false); 10]);
+        let got = feed_loud(&frames);
+        assert_eq!(kinds(&got), ["start", "tentative", "confirmed", "end"]);
+        assert_eq!(
+            got[1],
+            (
+                3,
+                Decision::Tentative {
+                    onset: 3 * F,
+                    detected: 4 * F
+                }
+            )
+        );
+        // Confirmed once the model's speech lasted confirm-ms from the onset.
+        let Decision::Confirmed { onset, detected } = got[2].1 else {
+            panic!("{got:?}")
+        };
+        assert_eq!(onset, 3 * F);
+        assert_eq!(detected, 3 * F + 256 * MS);
+    }
+
+    #[test]
+    fn a_loud_frame_the_model_never_hears_is_released_after_the_grace() {
+        let mut frames = vec![(0.0, false); 3];
+        frames.push((0.2, true)); // a cough
+        frames.extend([(0.2, true); 2]);
+        frames.extend([(0.6, false); 12]); // never the far-end threshold
+        let got = feed_loud(&frames);
+        assert_eq!(kinds(&got), ["start", "tentative", "release", "end"]);
+        let Decision::Release { detected, .. } = got[2].1 else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            detected,
+            3 * F + FAST_GRACE,
+            "the first frame end at the grace"
+        );
+    }
+
+    #[test]
+    fn a_loud_frame_is_ignored_when_speech_decisions_are_off() {
+        let mut p = params();
+        p.far_end_threshold = 1.0;
+        let mut d = Decider::default();
+        let mut out = Vec::new();
+        let frame = Frame {
+            start: 0,
+            end: F,
+            prob: 0.2,
+            far_active: true,
+            loud: true,
+        };
+        d.push(&p, frame, || 0, &mut out);
+        assert!(out.is_empty());
     }
 }

@@ -344,7 +344,7 @@ const PROMPTS: [&str; 3] = [
 ];
 
 /// What the microphone picks up besides the echo.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Near {
     Speech,
     Cough,
@@ -355,12 +355,29 @@ pub enum Near {
 /// a prompt played into a room (echo delay 20–120 ms, RT60 0.2–0.5 s) and,
 /// for `Near::Speech`, a caller starting 1.5–4 s into it.
 pub fn generate(seed: u64, near: Near, ser_db: f32, snr_db: f32) -> Generated {
+    generate_with(seed, near, ser_db, snr_db, false)
+}
+
+/// Later in the call the echo canceller has already converged: `warm`
+/// plays a greeting before the menu, and the caller speaks over the menu.
+const GREETING: &str =
+    "Thank you for calling. This call may be recorded for quality and training purposes.";
+
+pub fn generate_with(seed: u64, near: Near, ser_db: f32, snr_db: f32, warm: bool) -> Generated {
     let pick = |n: usize, salt: u64| {
         ((seed.wrapping_mul(2654435761).wrapping_add(salt * 97)) % n as u64) as usize
     };
     let prompt_text = PROMPTS[pick(PROMPTS.len(), 1)];
     let mut prompt = vec![0.0f32; RATE as usize / 2];
-    let sentences = vec![(prompt.len(), prompt_text.to_string())];
+    let mut sentences = Vec::new();
+    if warm {
+        sentences.push((prompt.len(), GREETING.to_string()));
+        prompt.extend(normalize(&speech(GREETING, "en-us+f3", RATE), 0.5));
+        prompt.extend(std::iter::repeat_n(0.0, RATE as usize * 2 / 5));
+    }
+    // Where the menu starts: the caller's timing is relative to it.
+    let menu = prompt.len() - RATE as usize / 2;
+    sentences.push((prompt.len(), prompt_text.to_string()));
     prompt.extend(normalize(&speech(prompt_text, "en-us+f3", RATE), 0.5));
     prompt.extend(std::iter::repeat_n(0.0, RATE as usize / 2));
 
@@ -379,12 +396,12 @@ pub fn generate(seed: u64, near: Near, ser_db: f32, snr_db: f32) -> Generated {
             let text = PHRASES[pick(PHRASES.len(), 4)];
             let who = VOICES[pick(VOICES.len(), 5)];
             let v = speech(text, who, RATE);
-            let at = RATE as usize * 3 / 2 + pick(RATE as usize * 5 / 2, 6);
+            let at = menu + RATE as usize * 3 / 2 + pick(RATE as usize * 5 / 2, 6);
             (v, at, text, who)
         }
         Near::Cough => (
             cough(seed),
-            RATE as usize * 2 + pick(RATE as usize * 2, 6),
+            menu + RATE as usize * 2 + pick(RATE as usize * 2, 6),
             "(cough)",
             "",
         ),

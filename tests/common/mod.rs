@@ -148,8 +148,15 @@ pub fn speech(text: &str, voice: &str, rate: u32) -> Vec<f32> {
     let key = format!("{:016x}", fxhash(&format!("{voice}|{text}|{rate}")));
     let out = fixture_dir().join(format!("speech-{key}.wav"));
     if !out.exists() {
-        let raw = fixture_dir().join(format!("speech-{key}-raw.wav"));
-        let tmp = fixture_dir().join(format!("speech-{key}-{}.wav", std::process::id()));
+        // Unique per writer: threads of one process may make the same fixture.
+        static WRITER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let me = format!(
+            "{}-{}",
+            std::process::id(),
+            WRITER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let raw = fixture_dir().join(format!("speech-{key}-{me}-raw.wav"));
+        let tmp = fixture_dir().join(format!("speech-{key}-{me}.wav"));
         let st = Command::new("espeak-ng")
             .args(["-v", voice, "-w"])
             .arg(&raw)

@@ -109,6 +109,7 @@ pub fn decide_binary(
             end: start + frame_ns,
             prob: if a { 1.0 } else { 0.0 },
             far_active: true,
+            loud: false,
         };
         decider.push(&params, frame, || start, &mut out);
     }
