@@ -10,8 +10,8 @@
 mod common;
 
 use common::*;
-use gstbargein::protocol::{self, Structure};
 use gst::glib;
+use gstbargein::protocol::{self, Structure};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -61,7 +61,9 @@ fn with_watchdog<T: Send + 'static>(
             Err(p) => std::panic::resume_unwind(p),
             Ok(()) => panic!("{what}: worker ended without a result"),
         },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no progress in {limit:?} (deadlock?)"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: no progress in {limit:?} (deadlock?)")
+        }
     }
 }
 
@@ -254,9 +256,9 @@ fn fuzz_filter(factory: &str, seed: u64, ops: usize) {
             2 => {
                 h.push_event(gst::event::FlushStart::new());
                 h.push_event(gst::event::FlushStop::new(true));
-                h.push_event(gst::event::Segment::new(
-                    &gst::FormattedSegment::<gst::ClockTime>::new(),
-                ));
+                h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                    gst::ClockTime,
+                >::new()));
             }
             3 => {
                 let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
@@ -273,9 +275,9 @@ fn fuzz_filter(factory: &str, seed: u64, ops: usize) {
                 h.push_event(gst::event::FlushStop::new(true));
                 h.push_event(gst::event::StreamStart::new(&format!("s{}", rng.next())));
                 h.push_event(gst::event::Caps::new(&fmt.caps()));
-                h.push_event(gst::event::Segment::new(
-                    &gst::FormattedSegment::<gst::ClockTime>::new(),
-                ));
+                h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                    gst::ClockTime,
+                >::new()));
             }
             5 => {
                 let s = malformed_structures(&mut rng);
@@ -322,19 +324,26 @@ fn fuzz_filter(factory: &str, seed: u64, ops: usize) {
     h.push_event(gst::event::StreamStart::new("clean"));
     let clean = caps_f32(16000, 1);
     h.push_event(gst::event::Caps::new(&clean));
-    h.push_event(gst::event::Segment::new(
-        &gst::FormattedSegment::<gst::ClockTime>::new(),
-    ));
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
     while h.try_pull().is_some() {}
     let mut out = 0usize;
     for i in 0..100u64 {
         let r = h.push(buffer_f32(&sine(440.0, 0.3, 16000, 160), 1, 16000, i * 160));
-        assert_eq!(r, Ok(gst::FlowSuccess::Ok), "{factory} seed {seed}: push {i}");
+        assert_eq!(
+            r,
+            Ok(gst::FlowSuccess::Ok),
+            "{factory} seed {seed}: push {i}"
+        );
         while let Some(b) = h.try_pull() {
             out += b.size() / 4;
         }
     }
-    assert_eq!(out, 16000, "{factory} seed {seed}: clean stream lost samples");
+    assert_eq!(
+        out, 16000,
+        "{factory} seed {seed}: clean stream lost samples"
+    );
     let panics = panics_on(&bus);
     assert!(panics.is_empty(), "{factory} seed {seed}: {panics:?}");
 }
@@ -397,9 +406,9 @@ fn fuzz_aec(seed: u64, ops: usize) {
                 1 => {
                     h.push_event(gst::event::FlushStart::new());
                     h.push_event(gst::event::FlushStop::new(true));
-                    h.push_event(gst::event::Segment::new(
-                        &gst::FormattedSegment::<gst::ClockTime>::new(),
-                    ));
+                    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                        gst::ClockTime,
+                    >::new()));
                 }
                 2 => {
                     let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
@@ -420,9 +429,9 @@ fn fuzz_aec(seed: u64, ops: usize) {
                     h.push_event(gst::event::FlushStop::new(true));
                     h.push_event(gst::event::StreamStart::new(&format!("far{}", rng.next())));
                     h.push_event(gst::event::Caps::new(&fmt.caps()));
-                    h.push_event(gst::event::Segment::new(
-                        &gst::FormattedSegment::<gst::ClockTime>::new(),
-                    ));
+                    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                        gst::ClockTime,
+                    >::new()));
                 }
                 _ => {
                     if h.push(random_buffer(rng, fmt, &mut pos, false)).is_ok() {
@@ -463,9 +472,9 @@ fn fuzz_aec(seed: u64, ops: usize) {
     near.push_event(gst::event::FlushStop::new(true));
     near.push_event(gst::event::StreamStart::new("clean"));
     near.push_event(gst::event::Caps::new(&caps_f32(16000, 1)));
-    near.push_event(gst::event::Segment::new(
-        &gst::FormattedSegment::<gst::ClockTime>::new(),
-    ));
+    near.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
     while near.try_pull().is_some() {}
     let start = 5000u64 * 16000;
     for i in 0..100u64 {
@@ -475,7 +484,11 @@ fn fuzz_aec(seed: u64, ops: usize) {
             16000,
             start + i * 160,
         ));
-        assert_eq!(r, Ok(gst::FlowSuccess::Ok), "bargeinaec seed {seed}: push {i}");
+        assert_eq!(
+            r,
+            Ok(gst::FlowSuccess::Ok),
+            "bargeinaec seed {seed}: push {i}"
+        );
     }
     near.push_event(gst::event::Eos::new());
     let mut out = 0u64;
@@ -483,7 +496,9 @@ fn fuzz_aec(seed: u64, ops: usize) {
     while let Ok(Some(b)) = near.pull_until_eos() {
         // (Output of data in flight when the flush came may still follow it:
         // count only what lies in the clean stream's second.)
-        if b.pts().is_some_and(|p| p >= first && p < first + gst::ClockTime::SECOND) {
+        if b.pts()
+            .is_some_and(|p| p >= first && p < first + gst::ClockTime::SECOND)
+        {
             if std::env::var_os("FUZZ_VERBOSE").is_some() {
                 eprintln!("out {} {} {:?}", b.pts().display(), b.size() / 4, b.flags());
             }
@@ -674,8 +689,16 @@ fn far_sink_unlinked_and_relinked_while_playing() {
         );
         let count = Counter::default();
         count.attach(&aec.static_pad("src").unwrap());
-        let near = p.by_name("near").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-        let far = p.by_name("far").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        let near = p
+            .by_name("near")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        let far = p
+            .by_name("far")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
         p.set_state(gst::State::Playing).unwrap();
 
         // 2 s with a far end.
@@ -740,7 +763,11 @@ fn far_eos_then_near_continues() {
         let aec = p.by_name("aec").unwrap();
         let count = Counter::default();
         count.attach(&aec.static_pad("src").unwrap());
-        let far = p.by_name("far").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        let far = p
+            .by_name("far")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
         p.set_state(gst::State::Playing).unwrap();
         feed(&far, 2, 0, 0.5, 9);
         far.end_of_stream().unwrap();

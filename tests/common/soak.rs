@@ -56,7 +56,9 @@ pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |s| {
                 let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                o2.lock().unwrap().extend(read_f32(sample.buffer().unwrap()));
+                o2.lock()
+                    .unwrap()
+                    .extend(read_f32(sample.buffer().unwrap()));
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
