@@ -106,6 +106,17 @@ impl FarReference {
         if frames == 0 {
             return;
         }
+        if interleaved.is_empty() && frames > self.in_rate as usize * MAX_SECONDS {
+            // A gap longer than the ring: the ring would end up all silence
+            // anyway, so jump there instead of generating hours of zeros.
+            let start = running_ns
+                .map(|rt| ns_to_samples(rt, self.in_rate))
+                .or(self.next_in);
+            if let Some(start) = start {
+                self.restart(start.saturating_add(frames as i64));
+            }
+            return;
+        }
         if let Some(rt) = running_ns {
             let at = ns_to_samples(rt, self.in_rate);
             match self.next_in {
@@ -345,6 +356,23 @@ mod tests {
         assert!(f.dropped > 0);
         let mut out = vec![0.0; 80];
         assert!(f.take(4900 * MS, &mut out));
+    }
+
+    #[test]
+    fn endless_gap_is_bounded_silence() {
+        let mut f = FarReference::new(16000, 16000, 1).unwrap();
+        f.push(Some(0), &[0.5; 160], 0);
+        // A GAP claiming a day: no day of zeros is generated.
+        f.push(Some(10 * MS), &[], 16000 * 86_400);
+        assert!(f.ring.len() <= 16000 * MAX_SECONDS);
+        let mut out = vec![0.0; 160];
+        assert!(!f.take(20 * MS, &mut out));
+        assert!(out.iter().all(|&v| v == 0.0));
+        // Audio after the gap lands on the timeline where it belongs.
+        let after = (86_400_000 + 10) * MS;
+        f.push(Some(after), &[0.25; 160], 0);
+        assert!(f.take(after, &mut out));
+        assert!(out.iter().all(|&v| v == 0.25));
     }
 
     #[test]

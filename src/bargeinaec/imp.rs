@@ -42,6 +42,8 @@ const ERLE_SMOOTHING_FRAMES: f64 = 50.0;
 /// How often a live element wakes up to drain the far end while the
 /// microphone delivers nothing.
 const IDLE_STEP: gst::ClockTime = gst::ClockTime::from_mseconds(10);
+/// Longest near-end GAP buffer turned into silence samples.
+const MAX_GAP_SECONDS: u64 = 1;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Settings {
@@ -237,6 +239,7 @@ struct State {
     far: Option<FarReference>,
     far_warned: bool,
     warned_no_pts: bool,
+    warned_long_gap: bool,
     /// Far activity as last computed, its hangover, and what was last sent.
     far_active: bool,
     hangover_frames: u64,
@@ -265,6 +268,7 @@ impl Default for State {
             far: None,
             far_warned: false,
             warned_no_pts: false,
+            warned_long_gap: false,
             far_active: false,
             hangover_frames: 0,
             far_level_db: -120.0,
@@ -312,7 +316,8 @@ impl State {
         Ok(())
     }
 
-    fn reset_stream(&mut self) {
+    /// Forgets the near end's position and what waits to be processed.
+    fn reset_near(&mut self) {
         if let Some(near) = self.near.as_mut() {
             near.acc.clear();
             near.base_pts = None;
@@ -320,6 +325,10 @@ impl State {
             near.delay = None;
             near.skip = 0;
         }
+    }
+
+    fn reset_stream(&mut self) {
+        self.reset_near();
         if let Some(far) = self.far.as_mut() {
             far.reset();
         }
@@ -336,6 +345,9 @@ pub struct BargeInAec {
     far_pad: gst_base::AggregatorPad,
     settings: Mutex<Settings>,
     state: Mutex<State>,
+    /// far_sink carries an EOS of ours (it was unlinked), to be undone
+    /// when it is linked again.
+    far_faked_eos: std::sync::atomic::AtomicBool,
 }
 
 #[glib::object_subclass]
@@ -358,6 +370,7 @@ impl ObjectSubclass for BargeInAec {
             far_pad,
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(State::default()),
+            far_faked_eos: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -525,6 +538,19 @@ impl ObjectImpl for BargeInAec {
         obj.set_ignore_inactive_pads(true);
         // One 10 ms frame of buffering when buffers are not frame-sized.
         obj.set_latency(gst::ClockTime::from_mseconds(10), None);
+        // far_sink may be linked, unlinked and relinked while running.
+        self.far_pad.connect_linked(|pad, _peer| {
+            if let Some(el) = pad.parent().and_downcast::<super::BargeInAec>() {
+                el.imp().far_linked();
+            }
+        });
+        self.far_pad.connect_unlinked(|pad, _peer| {
+            if let Some(el) = pad.parent().and_downcast::<super::BargeInAec>() {
+                // Sending EOS takes the pad's stream lock, which upstream may
+                // still hold: not on the application thread that unlinked.
+                el.call_async(|el| el.imp().far_unlinked());
+            }
+        });
     }
 }
 
@@ -600,15 +626,7 @@ impl ElementImpl for BargeInAec {
                 imp = self,
                 "far_sink is not linked: echo cancellation has no reference"
             );
-            let _ = self
-                .far_pad
-                .send_event(gst::event::StreamStart::new("bargeinaec-no-far"));
-            let _ = self
-                .far_pad
-                .send_event(gst::event::Segment::new(&gst::FormattedSegment::<
-                    gst::ClockTime,
-                >::new()));
-            let _ = self.far_pad.send_event(gst::event::Eos::new());
+            self.finish_unlinked_far(true);
         }
         Ok(ret)
     }
@@ -745,6 +763,17 @@ impl AggregatorImpl for BargeInAec {
                     return false;
                 }
             }
+            gst::EventView::FlushStop(_) => {
+                // A flush of one input alone (ttsducker's stop flushes the
+                // playback branch) does not reach `flush()`, which the base
+                // class calls only for flushing seeks.
+                let mut state = self.state.lock().unwrap();
+                if is_near {
+                    state.reset_near();
+                } else if let Some(far) = state.far.as_mut() {
+                    far.reset();
+                }
+            }
             gst::EventView::StreamStart(_) if !is_near => {
                 if let Some(far) = self.state.lock().unwrap().far.as_mut() {
                     far.reset();
@@ -827,6 +856,59 @@ impl AggregatorImpl for BargeInAec {
 }
 
 impl BargeInAec {
+    /// Marks an unlinked far_sink finished (EOS), so that a non-live
+    /// aggregator, which waits for every pad, does not wait for it. `fresh`:
+    /// no stream ever started on it, so one is opened first.
+    fn finish_unlinked_far(&self, fresh: bool) {
+        if fresh {
+            let _ = self
+                .far_pad
+                .send_event(gst::event::StreamStart::new("bargeinaec-no-far"));
+            let _ = self
+                .far_pad
+                .send_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                    gst::ClockTime,
+                >::new()));
+        }
+        if self.far_pad.send_event(gst::event::Eos::new()) {
+            self.far_faked_eos
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// far_sink was unlinked while running: from now on the near end must
+    /// not wait for it.
+    fn far_unlinked(&self) {
+        if self.far_pad.peer().is_some()
+            || self.far_pad.is_eos()
+            || self.obj().current_state() < gst::State::Paused
+        {
+            return;
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "far_sink unlinked: echo cancellation has no reference until it is relinked"
+        );
+        self.far_pad.send_event(gst::event::FlushStart::new());
+        self.far_pad.send_event(gst::event::FlushStop::new(true));
+        self.finish_unlinked_far(true);
+    }
+
+    /// far_sink was linked: if it had been marked finished because it was
+    /// unlinked, undo that so the new far end is used (a flush clears EOS
+    /// and the placeholder segment; the new upstream sends its own).
+    fn far_linked(&self) {
+        if self
+            .far_faked_eos
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            gst::info!(CAT, imp = self, "far_sink linked: using the new far end");
+            self.far_pad.send_event(gst::event::FlushStart::new());
+            self.far_pad.send_event(gst::event::FlushStop::new(true));
+        }
+    }
+
     /// Sets the next live deadline while the near end delivers nothing: one
     /// idle step past the clock's present (less the latency the base class
     /// adds), so the far end keeps being drained at a steady pace.
@@ -915,8 +997,22 @@ impl BargeInAec {
                     d.nseconds()
                         .mul_div_floor(u64::from(near.rate()), 1_000_000_000)
                 })
-                .unwrap_or(0) as usize;
-            vec![0.0; frames * channels]
+                .unwrap_or(0);
+            // A GAP may claim any duration (a broken jitter buffer: hours);
+            // materialising it would exhaust memory and abort the process.
+            // Beyond the cap the output jumps, like after a discontinuity.
+            let max = u64::from(near.rate()) * MAX_GAP_SECONDS;
+            if frames > max && !state.warned_long_gap {
+                state.warned_long_gap = true;
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "GAP buffer of {} on the near end: only {MAX_GAP_SECONDS} s of it is \
+                     output as silence, the output jumps over the rest",
+                    buf.duration().display()
+                );
+            }
+            vec![0.0; frames.min(max) as usize * channels]
         } else {
             let map = buf.map_readable().map_err(|_| {
                 gst::element_imp_error!(self, gst::StreamError::Format, ("Could not map buffer"));
@@ -1267,6 +1363,12 @@ impl BargeInAec {
 fn to_f32(bytes: &[u8], format: gst_audio::AudioFormat) -> Vec<f32> {
     let mut out = Vec::with_capacity(bytes.len() / 2);
     audio::decode_into(bytes, format, &mut out);
+    // A NaN or infinity from a broken upstream would panic the far end's FFT
+    // resampler (realfft refuses a non-finite DC bin) and poison AEC3's
+    // adaptive filter for the rest of the call: treat it as silence.
+    for v in out.iter_mut().filter(|v| !v.is_finite()) {
+        *v = 0.0;
+    }
     out
 }
 

@@ -647,6 +647,12 @@ impl BargeInVad {
                 }
             }
         }
+        // NaN or infinity from a broken upstream would panic the FFT
+        // resampler (realfft refuses a non-finite DC bin) and stick in the
+        // model's recurrent state: count it as silence.
+        for v in a.mono.iter_mut().filter(|v| !v.is_finite()) {
+            *v = 0.0;
+        }
         let level = audio::level_db(&a.mono);
         let in_start = a.in_pos;
         a.in_pos += a.mono.len() as u64;

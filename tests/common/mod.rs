@@ -8,6 +8,7 @@ use std::process::Command;
 pub use gst::prelude::*;
 
 pub mod closed_loop;
+pub mod soak;
 
 pub fn init() {
     static INIT: std::sync::Once = std::sync::Once::new();

@@ -1,0 +1,257 @@
+//! Long-running scenes shared by the robustness tests and `benches/soak.rs`:
+//! clock drift between loudspeaker and microphone, and the full chain
+//! sampled for resident memory.
+
+use super::*;
+use std::sync::{Arc, Mutex};
+
+pub const RATE: u32 = 16000;
+
+/// Resident memory of this process, in KiB (Linux).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// ERLE (mic energy over output energy, dB) per window of a drift run.
+pub struct DriftRun {
+    pub window_s: u64,
+    pub erle_db: Vec<f64>,
+    pub stats_delay_ms: Vec<i32>,
+}
+
+/// The far end rendered at 16000 Hz, the microphone sampling the room at
+/// `16000 * (1 + drift)` Hz but labelled 16000: its echo slides later and
+/// later against the reference (0.1 % = 1 ms per second). Runs `seconds`
+/// of audio through bargeinaec (non-live, as fast as it goes) and measures
+/// ERLE per `window_s` window.
+pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
+    init();
+    let caps = "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved";
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=far format=time caps={caps} ! aec.far_sink \
+         appsrc name=near format=time caps={caps} ! aec.sink \
+         bargeinaec name=aec stats-interval-ms=1000 ! appsink name=out sync=false"
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let out = Arc::new(Mutex::new(Vec::<f32>::with_capacity(
+        (seconds * u64::from(RATE)) as usize,
+    )));
+    let o2 = out.clone();
+    let sink = pipeline
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                o2.lock()
+                    .unwrap()
+                    .extend(read_f32(sample.buffer().unwrap()));
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    let d2 = delays.clone();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+
+    // Far end: a prompt, repeated with a pause, 0.5 peak.
+    let text = "Welcome to ABC Bank. For account balance, press 1. For recent transactions, \
+                press 2. For credit card services, press 3.";
+    let mut prompt = speech(text, "en-us+f3", RATE);
+    prompt.iter_mut().for_each(|v| *v *= 0.5);
+    prompt.extend(std::iter::repeat_n(0.0, RATE as usize / 2));
+    let total = (seconds * u64::from(RATE)) as usize;
+    // Room: direct path at 40 ms and a few reflections.
+    let taps: [(usize, f32); 4] = [(640, 0.4), (880, -0.15), (1120, 0.08), (1600, 0.04)];
+    let echo_at = |i: usize| -> f32 {
+        taps.iter()
+            .map(|&(d, g)| {
+                i.checked_sub(d)
+                    .map_or(0.0, |j| g * prompt[j % prompt.len()])
+            })
+            .sum()
+    };
+    let far_src = pipeline
+        .by_name("far")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let near_src = pipeline
+        .by_name("near")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let chunk = 320usize;
+    let noise_floor = noise(0.0005, chunk * 50, 3);
+    let mut mic_all = Vec::with_capacity(total);
+    let mut n = 0usize;
+    while n < total {
+        let len = chunk.min(total - n);
+        let far: Vec<f32> = (n..n + len).map(|i| prompt[i % prompt.len()]).collect();
+        // Microphone sample i is taken at far-clock position i / (1 + drift).
+        let mic: Vec<f32> = (n..n + len)
+            .map(|i| {
+                let t = i as f64 / (1.0 + drift);
+                let k = t.floor() as usize;
+                let frac = (t - k as f64) as f32;
+                echo_at(k) * (1.0 - frac)
+                    + echo_at(k + 1) * frac
+                    + noise_floor[i % noise_floor.len()]
+            })
+            .collect();
+        mic_all.extend_from_slice(&mic);
+        far_src
+            .push_buffer(buffer_f32(&far, 1, RATE, n as u64))
+            .unwrap();
+        near_src
+            .push_buffer(buffer_f32(&mic, 1, RATE, n as u64))
+            .unwrap();
+        n += len;
+        // Keep at most ~2 s queued in the appsrcs.
+        while n > 2 * RATE as usize && out.lock().unwrap().len() + 2 * (RATE as usize) < n {
+            while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(5)) {
+                note_message(&msg, &d2);
+            }
+        }
+    }
+    far_src.end_of_stream().unwrap();
+    near_src.end_of_stream().unwrap();
+    loop {
+        let msg = bus
+            .timed_pop(gst::ClockTime::from_seconds(300))
+            .expect("no EOS in 300 s");
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            _ => note_message(&msg, &d2),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let out = out.lock().unwrap();
+    let w = (window_s * u64::from(RATE)) as usize;
+    let erle_db = mic_all
+        .chunks(w)
+        .zip(out.chunks(w))
+        .filter(|(m, _)| m.len() == w)
+        .map(|(m, o)| {
+            let e = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+            10.0 * (e(m) / e(o).max(1e-12)).log10()
+        })
+        .collect();
+    let stats_delay_ms = delays.lock().unwrap().clone();
+    DriftRun {
+        window_s,
+        erle_db,
+        stats_delay_ms,
+    }
+}
+
+fn note_message(msg: &gst::Message, delays: &Mutex<Vec<i32>>) {
+    use gstbargein::protocol::Structure;
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("{} {:?}", e.error(), e.debug());
+    }
+    if let Ok(st) = gstbargein::protocol::AecStats::from_message(msg) {
+        delays.lock().unwrap().push(st.delay_ms);
+    }
+}
+
+/// The full chain, non-live: TTS (sine bursts) → ttsducker → tee →
+/// loudspeaker (fakesink) and bargeinaec.far_sink; microphone (pink noise)
+/// → bargeinaec → bargeinvad → fakesink. `seconds` of audio each.
+pub fn full_chain(seconds: u64) -> gst::Pipeline {
+    init();
+    let caps = "audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved";
+    let buffers = seconds * 50;
+    gst::parse::launch(&format!(
+        "audiotestsrc wave=ticks volume=0.4 samplesperbuffer=320 num-buffers={buffers} \
+           ! {caps} ! ttsducker ! tee name=t \
+         t. ! queue max-size-buffers=4 ! fakesink sync=false \
+         t. ! queue max-size-buffers=4 ! aec.far_sink \
+         audiotestsrc wave=pink-noise volume=0.03 samplesperbuffer=320 num-buffers={buffers} \
+           ! {caps} ! aec.sink \
+         bargeinaec name=aec ! bargeinvad name=vad ! fakesink name=out sync=false"
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline")
+}
+
+/// Runs `streams` full chains of `seconds` each at once; calls `sample`
+/// with the audio seconds done by stream 0 every `every_s` seconds of it.
+/// Returns the near-end samples each stream output.
+pub fn run_chains(
+    streams: usize,
+    seconds: u64,
+    every_s: u64,
+    mut sample: impl FnMut(u64),
+) -> Vec<u64> {
+    let pipelines: Vec<gst::Pipeline> = (0..streams).map(|_| full_chain(seconds)).collect();
+    let counts: Vec<Arc<std::sync::atomic::AtomicU64>> = pipelines
+        .iter()
+        .map(|p| {
+            let c = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let c2 = c.clone();
+            p.by_name("vad")
+                .unwrap()
+                .static_pad("src")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                        c2.fetch_add(b.size() as u64 / 2, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            c
+        })
+        .collect();
+    for p in &pipelines {
+        p.set_state(gst::State::Playing).unwrap();
+    }
+    let mut next = every_s;
+    let mut finished = vec![false; streams];
+    while finished.iter().any(|f| !f) {
+        for (i, p) in pipelines.iter().enumerate() {
+            if finished[i] {
+                continue;
+            }
+            let bus = p.bus().unwrap();
+            while let Some(msg) = bus.pop() {
+                match msg.view() {
+                    gst::MessageView::Eos(_) => finished[i] = true,
+                    gst::MessageView::Error(e) => {
+                        panic!("stream {i}: {} {:?}", e.error(), e.debug())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let done_s = counts[0].load(std::sync::atomic::Ordering::Relaxed) / u64::from(RATE);
+        while done_s >= next {
+            sample(next);
+            next += every_s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for p in &pipelines {
+        p.set_state(gst::State::Null).unwrap();
+    }
+    counts
+        .iter()
+        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        .collect()
+}
