@@ -232,7 +232,13 @@ fn generate_run_score_round_trip() {
     // This test is about the tool's round trip, the warm-up's trade-off is
     // what the evaluation itself measures.
     ok(tool()
-        .args(["run", "--system", "ours,energy", "--set", "vad.warmup-ms=500"])
+        .args([
+            "run",
+            "--system",
+            "ours,energy",
+            "--set",
+            "vad.warmup-ms=500",
+        ])
         .arg("--corpus")
         .arg(&corpus.0)
         .arg("--out")
