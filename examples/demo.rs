@@ -8,7 +8,7 @@
 //! the prompt also removes its echo, as in a real call.
 //!
 //! Scene 1: the caller says "Customer service" over the menu → duck, stop.
-//! Scene 2: the caller coughs → the prompt ducks and comes back.
+//! Scene 2: the caller coughs → the prompt ducks and comes back (fast path).
 //!
 //! Writes `out/demo/<scene>-{heard,mic,cleaned}.wav` and `<scene>.png`.
 //! Run with `bash scripts/demo.sh` (or `cargo run --release --example demo`).
