@@ -221,8 +221,12 @@ write_env() {
     {
         echo "# written by scripts/setup.sh"
         echo "export BARGEIN_CACHE='$BARGEIN_CACHE'"
-        [ -n "${MESON_BIN_DIR:-}" ] && echo "export PATH='$MESON_BIN_DIR':\"\$PATH\""
-        [ -n "${ABSEIL_PKG_CONFIG:-}" ] && echo "export PKG_CONFIG_PATH='$ABSEIL_PKG_CONFIG'\${PKG_CONFIG_PATH:+:\$PKG_CONFIG_PATH}"
+        # Sourcing twice must not change the environment: cargo reruns the
+        # WebRTC build script (minutes) when PKG_CONFIG_PATH changes.
+        [ -n "${MESON_BIN_DIR:-}" ] &&
+            echo "case \":\$PATH:\" in *':$MESON_BIN_DIR:'*) ;; *) export PATH='$MESON_BIN_DIR':\"\$PATH\" ;; esac"
+        [ -n "${ABSEIL_PKG_CONFIG:-}" ] &&
+            echo "case \":\${PKG_CONFIG_PATH:-}:\" in *':$ABSEIL_PKG_CONFIG:'*) ;; *) export PKG_CONFIG_PATH='$ABSEIL_PKG_CONFIG'\${PKG_CONFIG_PATH:+:\$PKG_CONFIG_PATH} ;; esac"
         echo "export BARGEIN_SILERO_MODEL='$SILERO_MODEL'"
         echo "export BARGEIN_AUDIO='$BARGEIN_CACHE/audio'"
     } >"$env.tmp"

@@ -26,6 +26,9 @@ pub const PIPECAT: &[(&str, &str)] = &[
     ("start-ms", "200"),
     ("confirm-ms", "200"),
     ("hangover-ms", "800"),
+    // The frameworks' policies on our detector, without our additions.
+    ("warmup-ms", "0"),
+    ("onset-db", "0"),
 ];
 
 /// LiveKit Agents defaults: Silero activation 0.5, min speech 50 ms, min
@@ -36,6 +39,9 @@ pub const LIVEKIT: &[(&str, &str)] = &[
     ("start-ms", "50"),
     ("confirm-ms", "500"),
     ("hangover-ms", "550"),
+    // Its own 3 s guard is applied when scoring (`LIVEKIT_WARMUP_S`).
+    ("warmup-ms", "0"),
+    ("onset-db", "0"),
 ];
 /// LiveKit ignores interruptions this long after the agent starts speaking.
 pub const LIVEKIT_WARMUP_S: f64 = 3.0;
