@@ -926,11 +926,14 @@ fn clock_drift_keeps_flowing() {
         "no drift: ERLE {:?} dB",
         plain.erle_db
     );
-    let drifting = common::soak::drift_run(120, 0.001, 30);
-    assert_eq!(drifting.erle_db.len(), 4, "output shorter than input");
+    // Ten minutes at 0.1 %: the echo slides 600 ms against the reference,
+    // past AEC3's delay range (it cancelled nothing from the tenth minute on
+    // before the element followed the drift).
+    let drifting = common::soak::drift_run(600, 0.001, 60);
+    assert_eq!(drifting.erle_db.len(), 10, "output shorter than input");
     assert!(
-        drifting.erle_db.iter().all(|e| e.is_finite() && *e > 0.0),
-        "drift: ERLE {:?} dB (the output must never be louder than the microphone)",
+        drifting.erle_db.iter().all(|e| e.is_finite() && *e > 5.0),
+        "drift: ERLE {:?} dB per minute (floor 5 dB)",
         drifting.erle_db
     );
 }

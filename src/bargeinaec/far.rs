@@ -31,6 +31,10 @@ pub struct FarReference {
     max_len: usize,
     /// Samples lost because the far end ran too far ahead.
     pub dropped: u64,
+    /// How much later than its running time the reference is handed out,
+    /// in ring samples: follows a microphone clock that drifts against the
+    /// playback clock (see `shift`).
+    offset: i64,
 }
 
 impl FarReference {
@@ -61,6 +65,7 @@ impl FarReference {
             next_in: None,
             max_len: rate as usize * MAX_SECONDS,
             dropped: 0,
+            offset: 0,
         })
     }
 
@@ -78,6 +83,7 @@ impl FarReference {
 
     /// Forgets everything (flush, new stream).
     pub fn reset(&mut self) {
+        self.offset = 0;
         self.pending.clear();
         self.ring.clear();
         self.ring_start = None;
@@ -229,7 +235,28 @@ impl FarReference {
     /// Whether far audio up to `until_ns` (running time) is already here.
     pub fn covers(&self, until_ns: u64) -> bool {
         self.end()
-            .is_some_and(|e| e >= ns_to_samples(until_ns, self.rate))
+            .is_some_and(|e| e >= ns_to_samples(until_ns, self.rate) - self.offset)
+    }
+
+    /// Hands the reference out `by` samples later from now on (earlier when
+    /// negative, never before its running time). Moving later repeats no
+    /// audio: what was already handed out becomes silence.
+    pub fn shift(&mut self, by: i64) -> i64 {
+        let by = by.max(-self.offset);
+        self.offset += by;
+        if by > 0
+            && let Some(start) = self.ring_start
+        {
+            for _ in 0..by {
+                self.ring.push_front(0.0);
+            }
+            self.ring_start = Some(start - by);
+        }
+        by
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.offset
     }
 
     /// Fills `out` with the far end at running time `at_ns` (silence where
@@ -240,7 +267,7 @@ impl FarReference {
         let Some(start) = self.ring_start else {
             return false;
         };
-        let at = ns_to_samples(at_ns, self.rate);
+        let at = ns_to_samples(at_ns, self.rate) - self.offset;
         let skip = at - start;
         if skip > 0 {
             let k = (skip as usize).min(self.ring.len());
@@ -356,6 +383,30 @@ mod tests {
         assert!(f.dropped > 0);
         let mut out = vec![0.0; 80];
         assert!(f.take(4900 * MS, &mut out));
+    }
+
+    #[test]
+    fn shifting_hands_the_reference_out_later_or_earlier() {
+        let mut far = FarReference::new(16000, 16000, 1).unwrap();
+        let input = ramp(1600, 1.0);
+        far.push(Some(0), &input, 0);
+        let mut out = vec![0.0; 160];
+        assert!(far.take(0, &mut out));
+        assert_eq!(out[..], input[..160]);
+        // 20 ms later from now on: 20 ms of silence, then the audio again
+        // from where it was (the frame handed out last is repeated).
+        assert_eq!(far.shift(320), 320);
+        far.take(10 * MS, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0));
+        far.take(20 * MS, &mut out);
+        assert_eq!(out[..], input[..160]);
+        far.take(30 * MS, &mut out);
+        assert_eq!(out[..], input[160..320]);
+        // Earlier again, never before the running time itself.
+        assert_eq!(far.shift(-1000), -320);
+        assert_eq!(far.offset(), 0);
+        far.take(50 * MS, &mut out);
+        assert_eq!(out[..], input[800..960]);
     }
 
     #[test]

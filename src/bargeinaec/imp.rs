@@ -42,6 +42,16 @@ const ERLE_SMOOTHING_FRAMES: f64 = 50.0;
 /// How often a live element wakes up to drain the far end while the
 /// microphone delivers nothing.
 const IDLE_STEP: gst::ClockTime = gst::ClockTime::from_mseconds(10);
+/// Drift following: AEC3's delay estimate is read once a second; beyond
+/// HIGH (or below LOW after a shift) the reference is moved so the echo sits
+/// at TARGET, then left alone for SETTLE while AEC3 re-finds it. Real rooms
+/// stay below HIGH (the evaluation corpus goes to 300 ms of echo delay, and
+/// one shift there is harmless); it is below the echo gate's 300 ms window.
+const DRIFT_HIGH_MS: i64 = 280;
+const DRIFT_LOW_MS: i64 = 5;
+const DRIFT_TARGET_MS: i64 = 120;
+const DRIFT_CHECK_FRAMES: u64 = 100;
+const DRIFT_SETTLE_FRAMES: u64 = 1000;
 /// Longest near-end GAP buffer turned into silence samples.
 const MAX_GAP_SECONDS: u64 = 1;
 
@@ -252,6 +262,8 @@ struct State {
     frames: u64,
     far_missing_frames: u64,
     frames_since_stats: u64,
+    /// Frames until the reference may be re-aligned again (clock drift).
+    drift_cooldown: u64,
     stats: protocol::AecStats,
     output_started: bool,
     /// Live deadline (running time) for the next wake-up while the near end
@@ -279,6 +291,7 @@ impl Default for State {
             frames: 0,
             far_missing_frames: 0,
             frames_since_stats: 0,
+            drift_cooldown: 0,
             stats: protocol::AecStats {
                 erle_db: f64::NAN,
                 erl_db: f64::NAN,
@@ -856,6 +869,32 @@ impl AggregatorImpl for BargeInAec {
 }
 
 impl BargeInAec {
+    /// Clock drift between loudspeaker and microphone (0.1 % = 1 ms/s) moves
+    /// the echo against the reference until it leaves the range AEC3's delay
+    /// estimator covers (~400 ms) and cancellation stops. Once a second, when
+    /// AEC3 places the echo beyond `DRIFT_HIGH_MS` (or, after a shift, below
+    /// `DRIFT_LOW_MS`), the reference is moved so that the echo sits at
+    /// `DRIFT_TARGET_MS` again; AEC3 re-finds the delay within a second or two.
+    fn follow_drift(&self, d: i64, far: &mut FarReference) -> bool {
+        let by_ms = if d > DRIFT_HIGH_MS || (d < DRIFT_LOW_MS && far.offset() > 0) {
+            d - DRIFT_TARGET_MS
+        } else {
+            return false;
+        };
+        let rate = i64::from(far.rate());
+        let moved = far.shift(by_ms * rate / 1000);
+        if moved != 0 {
+            gst::info!(
+                CAT,
+                imp = self,
+                "echo at {d} ms: reference moved by {} ms (clock drift?), offset now {} ms",
+                moved * 1000 / rate,
+                far.offset() * 1000 / rate
+            );
+        }
+        moved != 0
+    }
+
     /// Marks an unlinked far_sink finished (EOS), so that a non-live
     /// aggregator, which waits for every pad, does not wait for it. `fresh`:
     /// no stream ever started on it, so one is opened first.
@@ -1266,6 +1305,21 @@ impl BargeInAec {
                 converged: state.converged,
                 echo: !state.gate.echo_free(),
             });
+        }
+
+        state.drift_cooldown = state.drift_cooldown.saturating_sub(frames as u64);
+        // Also while the gate passes the microphone through: a quiet echo
+        // that drifted past the gate's correlation window would never be
+        // found again otherwise.
+        if state.drift_cooldown == 0 && state.far_active {
+            state.drift_cooldown = DRIFT_CHECK_FRAMES;
+            let delay = near.processor.get_stats().delay_ms.map(i64::from);
+            gst::log!(CAT, imp = self, "drift check: AEC3 delay {delay:?}");
+            if let (Some(d), Some(far)) = (delay, state.far.as_mut())
+                && self.follow_drift(d, far)
+            {
+                state.drift_cooldown = DRIFT_SETTLE_FRAMES;
+            }
         }
 
         if settings.stats_interval_ms > 0
