@@ -42,14 +42,15 @@ const ERLE_SMOOTHING_FRAMES: f64 = 50.0;
 /// How often a live element wakes up to drain the far end while the
 /// microphone delivers nothing.
 const IDLE_STEP: gst::ClockTime = gst::ClockTime::from_mseconds(10);
-/// Drift following: AEC3's delay estimate is read once a second; beyond
-/// HIGH (or below LOW after a shift) the reference is moved so the echo sits
-/// at TARGET, then left alone for SETTLE while AEC3 re-finds it. Real rooms
-/// stay below HIGH (the evaluation corpus goes to 300 ms of echo delay, and
-/// one shift there is harmless); it is below the echo gate's 300 ms window.
-const DRIFT_HIGH_MS: i64 = 280;
-const DRIFT_LOW_MS: i64 = 5;
-const DRIFT_TARGET_MS: i64 = 120;
+/// Drift following: AEC3's delay estimate is read once a second. After
+/// BASE_FRAMES of far-end activity it is taken as the room's own delay; when
+/// the echo has slid more than SLIDE away from it, the reference is moved
+/// back by the slide and left alone for SETTLE while AEC3 re-finds it. A
+/// long but steady delay (buffering; the evaluation corpus goes to 300 ms)
+/// never slides, so it is never touched. SLIDE keeps a quiet echo inside the
+/// echo gate's 300 ms correlation window for rooms up to 150 ms.
+const DRIFT_BASE_FRAMES: u64 = 1000;
+const DRIFT_SLIDE_MS: i64 = 150;
 const DRIFT_CHECK_FRAMES: u64 = 100;
 const DRIFT_SETTLE_FRAMES: u64 = 1000;
 /// Longest near-end GAP buffer turned into silence samples.
@@ -264,6 +265,10 @@ struct State {
     frames_since_stats: u64,
     /// Frames until the reference may be re-aligned again (clock drift).
     drift_cooldown: u64,
+    /// Far-end activity seen, and the echo delay then (ms): what drift is
+    /// measured against.
+    drift_far_frames: u64,
+    drift_base_ms: Option<i64>,
     stats: protocol::AecStats,
     output_started: bool,
     /// Live deadline (running time) for the next wake-up while the near end
@@ -292,6 +297,8 @@ impl Default for State {
             far_missing_frames: 0,
             frames_since_stats: 0,
             drift_cooldown: 0,
+            drift_far_frames: 0,
+            drift_base_ms: None,
             stats: protocol::AecStats {
                 erle_db: f64::NAN,
                 erl_db: f64::NAN,
@@ -871,23 +878,23 @@ impl AggregatorImpl for BargeInAec {
 impl BargeInAec {
     /// Clock drift between loudspeaker and microphone (0.1 % = 1 ms/s) moves
     /// the echo against the reference until it leaves the range AEC3's delay
-    /// estimator covers (~400 ms) and cancellation stops. Once a second, when
-    /// AEC3 places the echo beyond `DRIFT_HIGH_MS` (or, after a shift, below
-    /// `DRIFT_LOW_MS`), the reference is moved so that the echo sits at
-    /// `DRIFT_TARGET_MS` again; AEC3 re-finds the delay within a second or two.
-    fn follow_drift(&self, d: i64, far: &mut FarReference) -> bool {
-        let by_ms = if d > DRIFT_HIGH_MS || (d < DRIFT_LOW_MS && far.offset() > 0) {
-            d - DRIFT_TARGET_MS
-        } else {
+    /// estimator covers (~400 ms) and cancellation stops. When AEC3 places
+    /// the echo more than `DRIFT_SLIDE_MS` from where it was once converged,
+    /// the reference is moved by the difference; AEC3 re-finds the delay
+    /// within a second or two.
+    fn follow_drift(&self, d: i64, base: i64, far: &mut FarReference) -> bool {
+        let slide = d - base;
+        if slide.abs() <= DRIFT_SLIDE_MS {
             return false;
-        };
+        }
         let rate = i64::from(far.rate());
-        let moved = far.shift(by_ms * rate / 1000);
+        let moved = far.shift(slide * rate / 1000);
         if moved != 0 {
             gst::info!(
                 CAT,
                 imp = self,
-                "echo at {d} ms: reference moved by {} ms (clock drift?), offset now {} ms",
+                "echo at {d} ms instead of {base} ms: reference moved by {} ms (clock drift?), \
+                 offset now {} ms",
                 moved * 1000 / rate,
                 far.offset() * 1000 / rate
             );
@@ -1308,17 +1315,23 @@ impl BargeInAec {
         }
 
         state.drift_cooldown = state.drift_cooldown.saturating_sub(frames as u64);
+        if state.far_active {
+            state.drift_far_frames += frames as u64;
+        }
         // Also while the gate passes the microphone through: a quiet echo
         // that drifted past the gate's correlation window would never be
         // found again otherwise.
-        if state.drift_cooldown == 0 && state.far_active {
+        if state.drift_cooldown == 0
+            && state.far_active
+            && state.drift_far_frames >= DRIFT_BASE_FRAMES
+        {
             state.drift_cooldown = DRIFT_CHECK_FRAMES;
             let delay = near.processor.get_stats().delay_ms.map(i64::from);
-            gst::log!(CAT, imp = self, "drift check: AEC3 delay {delay:?}");
-            if let (Some(d), Some(far)) = (delay, state.far.as_mut())
-                && self.follow_drift(d, far)
-            {
-                state.drift_cooldown = DRIFT_SETTLE_FRAMES;
+            if let (Some(d), Some(far)) = (delay, state.far.as_mut()) {
+                let base = *state.drift_base_ms.get_or_insert(d);
+                if self.follow_drift(d, base, far) {
+                    state.drift_cooldown = DRIFT_SETTLE_FRAMES;
+                }
             }
         }
 
