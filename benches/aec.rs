@@ -38,34 +38,9 @@ fn run(desc: &str, rate: u32, far: &[i16], mic: &[i16]) -> (f64, Vec<i16>) {
         .expect("pipeline")
         .downcast::<gst::Pipeline>()
         .expect("pipeline");
-    let far_src = pipeline
-        .by_name("far")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let near_src = pipeline
-        .by_name("near")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(mic.len())));
-    let o2 = out.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |s| {
-                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                o2.lock()
-                    .unwrap()
-                    .extend(read_s16(sample.buffer().unwrap()));
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    let far_src = appsrc(&pipeline, "far");
+    let near_src = appsrc(&pipeline, "near");
+    let out = collect(&pipeline, "out", read_s16);
     if pipeline.set_state(gst::State::Playing).is_err() {
         let bus = pipeline.bus().unwrap();
         while let Some(m) = bus.pop() {

@@ -67,29 +67,17 @@ fn run_aec(
             gst::PadProbeReturn::Ok
         },
     );
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let o2 = out.clone();
     let f32_out = format == "F32LE";
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |s| {
-                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let buf = sample.buffer().unwrap();
-                let mut o = o2.lock().unwrap();
-                if f32_out {
-                    o.extend(read_f32(buf));
-                } else {
-                    o.extend(read_s16(buf).into_iter().map(gstbargein::audio::s16_to_f32));
-                }
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    let out = collect(&pipeline, "out", move |buf| {
+        if f32_out {
+            read_f32(buf)
+        } else {
+            read_s16(buf)
+                .into_iter()
+                .map(gstbargein::audio::s16_to_f32)
+                .collect()
+        }
+    });
     pipeline.set_state(gst::State::Playing).unwrap();
 
     let push = |name: &str, data: &[f32], rate: u32, ch: u32, fmt: &str| {

@@ -704,16 +704,8 @@ fn far_sink_unlinked_and_relinked_while_playing() {
         );
         let count = Counter::default();
         count.attach(&aec.static_pad("src").unwrap());
-        let near = p
-            .by_name("near")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
-        let far = p
-            .by_name("far")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
+        let near = appsrc(&p, "near");
+        let far = appsrc(&p, "far");
         p.set_state(gst::State::Playing).unwrap();
 
         // 2 s with a far end.
@@ -782,11 +774,7 @@ fn far_eos_then_near_continues() {
         let aec = p.by_name("aec").unwrap();
         let count = Counter::default();
         count.attach(&aec.static_pad("src").unwrap());
-        let far = p
-            .by_name("far")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
+        let far = appsrc(&p, "far");
         p.set_state(gst::State::Playing).unwrap();
         feed(&far, 2, 0, 0.5, 9);
         far.end_of_stream().unwrap();

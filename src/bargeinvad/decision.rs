@@ -154,32 +154,20 @@ impl Decider {
         }
         match self.stage {
             Stage::Idle => {
-                if speech {
-                    self.stage = Stage::Candidate;
+                let fast = !speech && loud && thr < 1.0;
+                if speech || fast {
                     self.onset = onset_hint().min(start);
                     self.last_speech_end = end;
                     self.peak = prob;
                     self.far_active_seen = far_active;
-                    self.model_seen = true;
+                    self.model_seen = speech;
                     self.model_onset = self.onset;
-                    self.fast = false;
-                } else if loud && thr < 1.0 {
-                    self.stage = Stage::Tentative;
-                    self.onset = onset_hint().min(start);
-                    self.last_speech_end = end;
-                    self.peak = prob;
-                    self.far_active_seen = far_active;
-                    self.model_seen = false;
-                    self.fast = true;
-                    out.push(Decision::SpeechStart {
-                        onset: self.onset,
-                        detected: end,
-                        probability: prob,
-                    });
-                    out.push(Decision::Tentative {
-                        onset: self.onset,
-                        detected: end,
-                    });
+                    self.fast = fast;
+                    self.stage = Stage::Candidate;
+                }
+                if fast {
+                    // Straight to tentative: the model has not spoken yet.
+                    self.go_tentative(end, out);
                     return;
                 }
             }
@@ -214,16 +202,7 @@ impl Decider {
         // frame, so a hangover of silence never confirms a short noise.
         let lasted = self.last_speech_end.saturating_sub(self.model_onset);
         if self.stage == Stage::Candidate && lasted >= p.start_ns {
-            self.stage = Stage::Tentative;
-            out.push(Decision::SpeechStart {
-                onset: self.onset,
-                detected: end,
-                probability: self.peak,
-            });
-            out.push(Decision::Tentative {
-                onset: self.onset,
-                detected: end,
-            });
+            self.go_tentative(end, out);
         }
         if self.stage == Stage::Tentative && self.model_seen && lasted >= p.confirm_ns {
             self.stage = Stage::Confirmed;
@@ -232,6 +211,19 @@ impl Decider {
                 detected: end,
             });
         }
+    }
+
+    fn go_tentative(&mut self, detected: u64, out: &mut Vec<Decision>) {
+        self.stage = Stage::Tentative;
+        out.push(Decision::SpeechStart {
+            onset: self.onset,
+            detected,
+            probability: self.peak,
+        });
+        out.push(Decision::Tentative {
+            onset: self.onset,
+            detected,
+        });
     }
 
     fn finish(&mut self, now: u64, out: &mut Vec<Decision>) {
@@ -279,10 +271,16 @@ mod tests {
     }
 
     fn feed(probs: &[f64], far: bool) -> Vec<(u64, Decision)> {
+        let frames: Vec<(f64, bool)> = probs.iter().map(|&p| (p, false)).collect();
+        feed_frames(&frames, far)
+    }
+
+    /// (probability, loud) per 32 ms frame.
+    fn feed_frames(frames: &[(f64, bool)], far: bool) -> Vec<(u64, Decision)> {
         let p = params();
         let mut d = Decider::default();
         let mut all = Vec::new();
-        for (i, &prob) in probs.iter().enumerate() {
+        for (i, &(prob, loud)) in frames.iter().enumerate() {
             let mut out = Vec::new();
             let s = i as u64 * F;
             let frame = Frame {
@@ -290,7 +288,7 @@ mod tests {
                 end: s + F,
                 prob,
                 far_active: far,
-                loud: false,
+                loud,
             };
             d.push(&p, frame, || s, &mut out);
             all.extend(out.into_iter().map(|o| (i as u64, o)));
@@ -382,23 +380,7 @@ mod tests {
     }
 
     fn feed_loud(frames: &[(f64, bool)]) -> Vec<(u64, Decision)> {
-        let p = params();
-        let mut d = Decider::default();
-        let mut all = Vec::new();
-        for (i, &(prob, loud)) in frames.iter().enumerate() {
-            let mut out = Vec::new();
-            let s = i as u64 * F;
-            let frame = Frame {
-                start: s,
-                end: s + F,
-                prob,
-                far_active: true,
-                loud,
-            };
-            d.push(&p, frame, || s, &mut out);
-            all.extend(out.into_iter().map(|o| (i as u64, o)));
-        }
-        all
+        feed_frames(frames, true)
     }
 
     #[test]

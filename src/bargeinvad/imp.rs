@@ -132,6 +132,8 @@ struct Analysis {
     /// Levels (dB) of recent frames without speech while the far end
     /// played: the residual echo the fast path must rise above.
     residual: VecDeque<f64>,
+    /// Reused to take the median of `residual` without allocating per frame.
+    residual_sorted: Vec<f64>,
 }
 
 struct State {
@@ -532,6 +534,7 @@ impl AudioFilterImpl for BargeInVad {
             mono: Vec::with_capacity(4096),
             last_prob: 0.0,
             residual: VecDeque::with_capacity(RESIDUAL_FRAMES),
+            residual_sorted: Vec::with_capacity(RESIDUAL_FRAMES),
         });
         gst::info!(CAT, imp = self, "Analysing {info:?}");
         Ok(())
@@ -725,7 +728,8 @@ impl BargeInVad {
                 && !warming
                 && settings.onset_db > 0.0
                 && a.residual.len() >= RESIDUAL_MIN_FRAMES
-                && level >= residual_reference(&a.residual) + settings.onset_db;
+                && level
+                    >= residual_reference(&a.residual, &mut a.residual_sorted) + settings.onset_db;
             if st.far_active && !st.decider.active() && !loud {
                 if a.residual.len() == RESIDUAL_FRAMES {
                     a.residual.pop_front();
@@ -915,10 +919,11 @@ fn refine_onset(
 /// What a fast onset must beat: the loudest recent residual level, raised by
 /// a quarter of its spread, so a residual that swings (quiet room) needs a
 /// bigger rise than a steady one (noise).
-fn residual_reference(levels: &VecDeque<f64>) -> f64 {
-    let mut v: Vec<f64> = levels.iter().copied().collect();
-    v.sort_by(f64::total_cmp);
-    let (Some(&loudest), Some(&median)) = (v.last(), v.get(v.len() / 2)) else {
+fn residual_reference(levels: &VecDeque<f64>, scratch: &mut Vec<f64>) -> f64 {
+    scratch.clear();
+    scratch.extend(levels.iter().copied());
+    scratch.sort_unstable_by(f64::total_cmp);
+    let (Some(&loudest), Some(&median)) = (scratch.last(), scratch.get(scratch.len() / 2)) else {
         return f64::INFINITY;
     };
     loudest + 0.25 * (loudest - median)

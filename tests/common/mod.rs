@@ -331,3 +331,38 @@ pub fn write_wav_s16(path: &std::path::Path, samples: &[f32], rate: u32) {
     }
     w.finalize().expect("finalize wav");
 }
+
+/// The appsrc called `name` in `bin`.
+pub fn appsrc(bin: &impl IsA<gst::Bin>, name: &str) -> gst_app::AppSrc {
+    bin.as_ref()
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no element {name}"))
+        .downcast::<gst_app::AppSrc>()
+        .unwrap_or_else(|_| panic!("{name} is not an appsrc"))
+}
+
+/// Everything the appsink called `name` in `bin` receives, decoded by `read`.
+pub fn collect<T: Send + 'static>(
+    bin: &impl IsA<gst::Bin>,
+    name: &str,
+    read: impl Fn(&gst::BufferRef) -> Vec<T> + Send + Sync + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<T>>> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let o2 = out.clone();
+    bin.as_ref()
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no element {name}"))
+        .downcast::<gst_app::AppSink>()
+        .unwrap_or_else(|_| panic!("{name} is not an appsink"))
+        .set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let buf = sample.buffer().ok_or(gst::FlowError::Error)?;
+                    o2.lock().unwrap().extend(read(buf));
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    out
+}

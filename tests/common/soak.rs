@@ -43,26 +43,7 @@ pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
     .expect("pipeline")
     .downcast::<gst::Pipeline>()
     .expect("pipeline");
-    let out = Arc::new(Mutex::new(Vec::<f32>::with_capacity(
-        (seconds * u64::from(RATE)) as usize,
-    )));
-    let o2 = out.clone();
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |s| {
-                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                o2.lock()
-                    .unwrap()
-                    .extend(read_f32(sample.buffer().unwrap()));
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    let out = collect(&pipeline, "out", read_f32);
     let delays = Arc::new(Mutex::new(Vec::new()));
     let d2 = delays.clone();
     let bus = pipeline.bus().unwrap();
