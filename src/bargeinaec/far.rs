@@ -33,8 +33,13 @@ pub struct FarReference {
     pub dropped: u64,
     /// How much later than its running time the reference is handed out,
     /// in ring samples: follows a microphone clock that drifts against the
-    /// playback clock (see `shift`).
+    /// playback clock (see `shift`). Negative when the microphone clock is
+    /// the slower one: the echo then comes earlier than the audio's running
+    /// time, and the reference has to be handed out ahead of it.
     offset: i64,
+    /// Smallest lookahead (see `lookahead`) seen by `take` since the last
+    /// `take_lead_min`, over frames the far end was playing in.
+    lead_min: Option<i64>,
 }
 
 impl FarReference {
@@ -66,6 +71,7 @@ impl FarReference {
             max_len: rate as usize * MAX_SECONDS,
             dropped: 0,
             offset: 0,
+            lead_min: None,
         })
     }
 
@@ -81,9 +87,12 @@ impl FarReference {
         self.in_channels
     }
 
-    /// Forgets everything (flush, new stream).
+    /// Forgets the audio (flush, new stream). The offset stays: it follows
+    /// the two clocks, which a new far stream does not change (ttsducker's
+    /// stop flushes the far branch mid-call); dropping it would leave an
+    /// echo that had come early before its reference again.
     pub fn reset(&mut self) {
-        self.offset = 0;
+        self.lead_min = None;
         self.pending.clear();
         self.ring.clear();
         self.ring_start = None;
@@ -232,21 +241,39 @@ impl FarReference {
         self.ring_start.map(|s| s + self.ring.len() as i64)
     }
 
-    /// Whether far audio up to `until_ns` (running time) is already here.
+    /// Whether far audio up to `until_ns` (running time) is already here,
+    /// counting the offset: with a negative one, audio from beyond
+    /// `until_ns` is needed.
     pub fn covers(&self, until_ns: u64) -> bool {
+        self.lookahead(until_ns).is_some_and(|l| l >= 0)
+    }
+
+    /// How many far samples are here beyond what the near end up to
+    /// `until_ns` needs (negative: that many are still missing).
+    pub fn lookahead(&self, until_ns: u64) -> Option<i64> {
         self.end()
-            .is_some_and(|e| e >= ns_to_samples(until_ns, self.rate) - self.offset)
+            .map(|e| e - (ns_to_samples(until_ns, self.rate) - self.offset))
+    }
+
+    /// The smallest lookahead `take` saw since the last call, over frames
+    /// in which the far end was playing (None: it was not): how much earlier
+    /// the reference could be handed out without waiting for audio that is
+    /// not there yet.
+    pub fn take_lead_min(&mut self) -> Option<i64> {
+        self.lead_min.take()
     }
 
     /// Hands the reference out `by` samples later from now on (earlier when
-    /// negative, never before its running time). Moving later repeats no
-    /// audio: what was already handed out becomes silence.
+    /// negative; before its running time too, as long as the far end is
+    /// here that early: the caller checks `take_lead_min`). Moving later
+    /// repeats at most the last frame handed out, after `by` less one frame
+    /// of silence; moving earlier skips audio.
     pub fn shift(&mut self, by: i64) -> i64 {
-        let by = by.max(-self.offset);
         self.offset += by;
         if by > 0
             && let Some(start) = self.ring_start
         {
+            let by = by.min(self.max_len as i64);
             for _ in 0..by {
                 self.ring.push_front(0.0);
             }
@@ -268,6 +295,13 @@ impl FarReference {
             return false;
         };
         let at = ns_to_samples(at_ns, self.rate) - self.offset;
+        let end = start + self.ring.len() as i64;
+        // The far end plays at this frame's own running time: what is here
+        // beyond the frame is how far ahead of the near end it is fed.
+        if end > at + self.offset {
+            let lead = end - (at + out.len() as i64);
+            self.lead_min = Some(self.lead_min.map_or(lead, |m| m.min(lead)));
+        }
         let skip = at - start;
         if skip > 0 {
             let k = (skip as usize).min(self.ring.len());
@@ -402,11 +436,72 @@ mod tests {
         assert_eq!(out[..], input[..160]);
         far.take(30 * MS, &mut out);
         assert_eq!(out[..], input[160..320]);
-        // Earlier again, never before the running time itself.
-        assert_eq!(far.shift(-1000), -320);
+        // Back to its running time.
+        assert_eq!(far.shift(-320), -320);
         assert_eq!(far.offset(), 0);
         far.take(50 * MS, &mut out);
         assert_eq!(out[..], input[800..960]);
+    }
+
+    #[test]
+    fn shifting_earlier_hands_out_audio_from_ahead() {
+        let mut far = FarReference::new(16000, 16000, 1).unwrap();
+        let input = ramp(1600, 1.0);
+        far.push(Some(0), &input, 0);
+        let mut out = vec![0.0; 160];
+        assert!(far.take(0, &mut out));
+        assert_eq!(far.take_lead_min(), Some(1440));
+        assert_eq!(far.take_lead_min(), None, "taking it starts a new period");
+        // 20 ms earlier than its running time: the frame at 10 ms gets
+        // the far end of 30 ms (what was in between is skipped).
+        assert_eq!(far.shift(-320), -320);
+        assert_eq!(far.offset(), -320);
+        assert!(far.take(10 * MS, &mut out));
+        assert_eq!(out[..], input[480..640]);
+        assert_eq!(far.take_lead_min(), Some(1600 - 640));
+        // The ring must reach 20 ms beyond a frame to cover it.
+        assert!(far.covers(80 * MS));
+        assert!(!far.covers(81 * MS));
+        assert_eq!(far.lookahead(80 * MS), Some(0));
+        assert_eq!(far.lookahead(90 * MS), Some(-160));
+        // Further earlier, then later again past zero: consistent both ways.
+        far.shift(-160);
+        assert!(far.take(20 * MS, &mut out));
+        assert_eq!(out[..], input[800..960]);
+        far.shift(480 + 160);
+        assert_eq!(far.offset(), 160);
+        assert!(far.take(70 * MS, &mut out));
+        assert_eq!(out[..], input[960..1120]);
+    }
+
+    #[test]
+    fn lookahead_short_of_an_early_reference() {
+        let mut far = FarReference::new(16000, 16000, 1).unwrap();
+        far.push(Some(0), &ramp(320, 1.0), 0);
+        far.shift(-320);
+        let mut out = vec![0.0; 160];
+        // Fed just in time: the far end plays now, but nothing from 20 ms
+        // ahead is here. The shortfall is reported (negative lookahead)…
+        assert!(!far.covers(10 * MS));
+        assert!(!far.take(0, &mut out));
+        assert_eq!(far.take_lead_min(), Some(-160));
+        // …while a far end that is not playing at all counts for nothing.
+        assert!(!far.take(100 * MS, &mut out));
+        assert_eq!(far.take_lead_min(), None);
+    }
+
+    #[test]
+    fn reset_keeps_the_offset() {
+        let mut far = FarReference::new(16000, 16000, 1).unwrap();
+        far.push(Some(0), &ramp(1600, 1.0), 0);
+        far.shift(-160);
+        far.reset();
+        assert_eq!(far.offset(), -160, "the clocks did not change");
+        let input = ramp(1600, 1.0);
+        far.push(Some(500 * MS), &input, 0);
+        let mut out = vec![0.0; 160];
+        assert!(far.take(490 * MS, &mut out));
+        assert_eq!(out[..], input[..160]);
     }
 
     #[test]

@@ -25,14 +25,37 @@ pub struct DriftRun {
     pub window_s: u64,
     pub erle_db: Vec<f64>,
     pub stats_delay_ms: Vec<i32>,
+    /// Samples into and out of the element's near end.
+    pub samples_in: usize,
+    pub samples_out: usize,
+    /// Warnings `bargeinaec` posted.
+    pub warnings: Vec<String>,
+}
+
+/// How the far end reaches `far_sink` against the microphone.
+#[derive(Clone, Copy, Debug)]
+pub enum FarFeed {
+    /// This many milliseconds ahead of the microphone, as a file, an appsrc
+    /// or a queue in front of the audio sink would deliver it.
+    Ahead(u64),
+    /// No earlier than the microphone: nothing is pushed until the element
+    /// has output what came before (within 60 ms), as a far end taken at the
+    /// sink in real time would arrive.
+    JustInTime,
 }
 
 /// The far end rendered at 16000 Hz, the microphone sampling the room at
-/// `16000 * (1 + drift)` Hz but labelled 16000: its echo slides later and
-/// later against the reference (0.1 % = 1 ms per second). Runs `seconds`
-/// of audio through bargeinaec (non-live, as fast as it goes) and measures
-/// ERLE per `window_s` window.
+/// `16000 * (1 + drift)` Hz but labelled 16000: with drift > 0 its echo
+/// slides later and later against the reference (0.1 % = 1 ms per second),
+/// with drift < 0 earlier, until it comes before the reference (after 40 s
+/// at -0.1 %: the direct path is 40 ms). Runs `seconds` of audio through
+/// bargeinaec (non-live, as fast as it goes) and measures ERLE per
+/// `window_s` window. The far end is fed 3 s ahead.
 pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
+    drift_run_fed(seconds, drift, window_s, FarFeed::Ahead(3000))
+}
+
+pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> DriftRun {
     init();
     let caps = "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved";
     let pipeline = gst::parse::launch(&format!(
@@ -45,9 +68,10 @@ pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
     .expect("pipeline");
     let out = collect(&pipeline, "out", read_f32);
     let delays = Arc::new(Mutex::new(Vec::new()));
-    let d2 = delays.clone();
+    let warnings = Arc::new(Mutex::new(Vec::new()));
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
+    let note = |msg: &gst::Message| note_message(msg, &delays, &warnings);
 
     // Far end: a prompt, repeated with a pause, 0.5 peak.
     let text = "Welcome to ABC Bank. For account balance, press 1. For recent transactions, \
@@ -66,23 +90,31 @@ pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
             })
             .sum()
     };
-    let far_src = pipeline
-        .by_name("far")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let near_src = pipeline
-        .by_name("near")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let far_src = appsrc(&pipeline, "far");
+    let near_src = appsrc(&pipeline, "near");
     let chunk = 320usize;
+    let ahead = match feed {
+        FarFeed::Ahead(ms) => (ms * u64::from(RATE) / 1000) as usize,
+        FarFeed::JustInTime => 0,
+    };
+    // The far end is as long as the microphone: it ends when the call does.
+    let far_total = total;
+    let mut far_n = 0usize;
     let noise_floor = noise(0.0005, chunk * 50, 3);
     let mut mic_all = Vec::with_capacity(total);
     let mut n = 0usize;
     while n < total {
+        while far_n < (n + chunk + ahead).min(far_total) {
+            let len = chunk.min(far_total - far_n);
+            let far: Vec<f32> = (far_n..far_n + len)
+                .map(|i| prompt[i % prompt.len()])
+                .collect();
+            far_src
+                .push_buffer(buffer_f32(&far, 1, RATE, far_n as u64))
+                .unwrap();
+            far_n += len;
+        }
         let len = chunk.min(total - n);
-        let far: Vec<f32> = (n..n + len).map(|i| prompt[i % prompt.len()]).collect();
         // Microphone sample i is taken at far-clock position i / (1 + drift).
         let mic: Vec<f32> = (n..n + len)
             .map(|i| {
@@ -95,17 +127,26 @@ pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
             })
             .collect();
         mic_all.extend_from_slice(&mic);
-        far_src
-            .push_buffer(buffer_f32(&far, 1, RATE, n as u64))
-            .unwrap();
         near_src
             .push_buffer(buffer_f32(&mic, 1, RATE, n as u64))
             .unwrap();
         n += len;
-        // Keep at most ~2 s queued in the appsrcs.
-        while n > 2 * RATE as usize && out.lock().unwrap().len() + 2 * (RATE as usize) < n {
-            while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(5)) {
-                note_message(&msg, &d2);
+        match feed {
+            // Keep at most ~2 s of microphone queued in the appsrc.
+            FarFeed::Ahead(_) => {
+                while n > 2 * RATE as usize && out.lock().unwrap().len() + 2 * (RATE as usize) < n {
+                    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(5)) {
+                        note(&msg);
+                    }
+                }
+            }
+            FarFeed::JustInTime => {
+                while out.lock().unwrap().len() + 3 * chunk < n {
+                    while let Some(msg) = bus.pop() {
+                        note(&msg);
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                }
             }
         }
     }
@@ -117,8 +158,7 @@ pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
             .expect("no EOS in 300 s");
         match msg.view() {
             gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            _ => note_message(&msg, &d2),
+            _ => note(&msg),
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
@@ -134,17 +174,27 @@ pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
         })
         .collect();
     let stats_delay_ms = delays.lock().unwrap().clone();
+    let warnings = warnings.lock().unwrap().clone();
     DriftRun {
         window_s,
         erle_db,
         stats_delay_ms,
+        samples_in: mic_all.len(),
+        samples_out: out.len(),
+        warnings,
     }
 }
 
-fn note_message(msg: &gst::Message, delays: &Mutex<Vec<i32>>) {
+fn note_message(msg: &gst::Message, delays: &Mutex<Vec<i32>>, warnings: &Mutex<Vec<String>>) {
     use gstbargein::protocol::Structure;
-    if let gst::MessageView::Error(e) = msg.view() {
-        panic!("{} {:?}", e.error(), e.debug());
+    match msg.view() {
+        gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+        gst::MessageView::Warning(w) => warnings.lock().unwrap().push(format!(
+            "{} ({})",
+            w.error(),
+            w.debug().unwrap_or_default()
+        )),
+        _ => {}
     }
     if let Ok(st) = gstbargein::protocol::AecStats::from_message(msg) {
         delays.lock().unwrap().push(st.delay_ms);
