@@ -165,6 +165,24 @@ impl FarReference {
         }
     }
 
+    /// The input ended: pushes silence through the resampler so that the
+    /// last real samples come out of it (it holds back its delay plus a
+    /// partial chunk), then keeps only what lies before the input's end.
+    pub fn finish(&mut self) {
+        let (Some(next_in), Some(r)) = (self.next_in, self.resampler.as_ref()) else {
+            return;
+        };
+        let end = next_in * i64::from(self.rate) / i64::from(self.in_rate);
+        let delay_in = (r.output_delay() * self.in_rate as usize).div_ceil(self.rate as usize);
+        let flush = delay_in + r.input_frames_next();
+        self.push_mono(std::iter::repeat_n(0.0, flush));
+        if let Some(start) = self.ring_start {
+            let keep = (end - start).clamp(0, self.ring.len() as i64) as usize;
+            self.ring.truncate(keep);
+        }
+        self.next_in = Some(next_in);
+    }
+
     fn restart(&mut self, at_in_samples: i64) {
         self.pending.clear();
         self.ring.clear();
@@ -234,6 +252,12 @@ impl FarReference {
             }
             self.dropped += excess as u64;
         }
+    }
+
+    /// Timeline position of the oldest far sample kept (or, with none kept,
+    /// of the next one expected).
+    pub fn start(&self) -> Option<i64> {
+        self.ring_start
     }
 
     /// Timeline position just after the last far sample we have, if any.
@@ -405,6 +429,23 @@ mod tests {
             err < 0.05,
             "resampled far end is misaligned: mean error {err}"
         );
+    }
+
+    #[test]
+    fn finish_lets_the_resampled_tail_out() {
+        let mut f = FarReference::new(48000, 16000, 1).unwrap();
+        f.push(Some(0), &[0.5; 1600], 0);
+        // The resampler holds back its delay: the ring ends short of 100 ms.
+        assert!(f.end().unwrap() < 4800);
+        f.finish();
+        assert_eq!(f.end(), Some(4800), "exactly the input's end, no padding");
+        let mut out = vec![0.0; 480];
+        assert!(f.take(90 * MS, &mut out));
+        assert!(out[..400].iter().all(|v| (v - 0.5).abs() < 0.05), "{out:?}");
+        // Nothing to finish without a resampler or without input.
+        let mut g = FarReference::new(16000, 16000, 1).unwrap();
+        g.finish();
+        assert_eq!(g.end(), None);
     }
 
     #[test]

@@ -39,6 +39,12 @@ mod imp {
     const MAX_BLOCKS: usize = 10;
     /// Holes in a party's timestamps up to this long are filled with silence.
     const MAX_FILL_NS: u64 = 1_000_000_000;
+    /// Longest silence a non-live mixer outputs when every party's audio
+    /// starts later: beyond it the output jumps (DISCONT). A timestamp
+    /// glitch (hours, or the end of time) or a GAP claiming a day would
+    /// otherwise be mixed as silence at CPU speed: a hang, and a flood
+    /// for downstream.
+    const MAX_SILENCE_S: i64 = 10;
 
     #[derive(Default)]
     struct Input {
@@ -49,6 +55,8 @@ mod imp {
         /// Whether anything arrived since the start or the last flush; a
         /// party that never sent anything is not waited for.
         got_data: bool,
+        /// Its EOS was seen and what its resampler held back was let out.
+        finished: bool,
         /// Running time (ns) where the party's next buffer should start.
         expected_ns: Option<u64>,
         warned: bool,
@@ -130,6 +138,7 @@ mod imp {
             });
             if !keep {
                 input.expected_ns = None;
+                input.finished = false;
                 input.timeline = None;
                 input.timeline = Some(FarReference::new(
                     rate,
@@ -146,6 +155,7 @@ mod imp {
                     t.reset();
                 }
                 input.got_data = false;
+                input.finished = false;
                 input.expected_ns = None;
             }
             self.next = None;
@@ -427,6 +437,7 @@ mod imp {
                             t.reset();
                         }
                         input.expected_ns = None;
+                        input.finished = false;
                     }
                     if party == Party::Supervisor
                         && let Some(k) = state.keypad.as_mut()
@@ -478,6 +489,9 @@ mod imp {
             };
             let block = (rate / 1000 * BLOCK_MS) as usize;
             let ramp = (u64::from(rate) * u64::from(settings.ramp_ms) / 1000) as usize;
+            // The base class reports no latency when not live (asked before
+            // taking our lock: it takes its own).
+            let live = self.obj().latency().is_some();
             let gains = settings.gains.map(|g| g as f32);
 
             // Mode and gains apply at this buffer boundary, with a ramp.
@@ -544,6 +558,25 @@ mod imp {
                     .map(|p| p.as_ref().is_some_and(|p| p.is_eos()));
                 let mut state = self.state.lock().unwrap();
                 let state = &mut *state;
+                // A party at another rate than the mix ended: the last
+                // ~20 ms of its voice are still inside its resampler.
+                for (input, eos) in state.inputs.iter_mut().zip(eos) {
+                    if eos
+                        && !input.finished
+                        && let Some(t) = input.timeline.as_mut()
+                    {
+                        let before = t.end();
+                        t.finish();
+                        input.finished = true;
+                        gst::debug!(
+                            CAT,
+                            imp = self,
+                            "A party ended at {:?} (was {before:?}), mixing at {:?}",
+                            t.end(),
+                            state.next
+                        );
+                    }
+                }
                 if state.next.is_none() {
                     let start = state.first_seen.or(fallback_start);
                     let Some(start) = start else { break };
@@ -586,6 +619,33 @@ mod imp {
                 // timeout; then this block goes out without them.
                 if waiting && !(timeout && blocks == 0) {
                     break;
+                }
+                if !live && !waiting {
+                    let ahead = state
+                        .inputs
+                        .iter()
+                        .filter_map(|i| i.timeline.as_ref())
+                        .filter_map(|t| t.start().zip(t.end()))
+                        .filter(|&(_, e)| e > next)
+                        .map(|(s, _)| s)
+                        .min();
+                    if let Some(start) = ahead
+                        && start - next > MAX_SILENCE_S * i64::from(rate)
+                    {
+                        // What was mixed before the jump goes out first.
+                        if blocks > 0 {
+                            break;
+                        }
+                        gst::info!(
+                            CAT,
+                            imp = self,
+                            "Every party resumes {} later: the output jumps there",
+                            samples_to_time(start - next, rate)
+                        );
+                        state.next = Some(start);
+                        state.discont = true;
+                        continue;
+                    }
                 }
 
                 // Mix one block.
@@ -687,14 +747,14 @@ mod imp {
             pad: &gst_base::AggregatorPad,
             buf: &gst::Buffer,
         ) -> Result<Option<String>, gst::FlowError> {
-            let segment = pad.segment().downcast::<gst::ClockTime>().map_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ("callbarge needs time segments (on {})", pad.name())
-                );
-                gst::FlowError::Error
-            })?;
+            // `sink_event` refuses segments not in time, so any other format
+            // here is the undefined one a flush of this party leaves between
+            // our pop and this read: the buffer belongs to the flushed
+            // stream. (Failing here killed the whole call.)
+            let Ok(segment) = pad.segment().downcast::<gst::ClockTime>() else {
+                gst::debug!(CAT, obj = pad, "Dropping a buffer of a flushed stream");
+                return Ok(None);
+            };
             let rt = buf.pts().and_then(|pts| segment.to_running_time(pts));
             let mut state = self.state.lock().unwrap();
             let State {
@@ -771,6 +831,12 @@ mod imp {
                 }
                 conv.clear();
                 audio::decode_into(&map, info.format(), conv);
+                // A NaN or infinity from a broken upstream would panic the FFT
+                // resampler of a party at another rate (realfft refuses a
+                // non-finite DC bin) and kill the call: treat it as silence.
+                for v in conv.iter_mut().filter(|v| !v.is_finite()) {
+                    *v = 0.0;
+                }
                 timeline.push(rt_ns, conv, 0);
                 (conv.len() / (info.channels().max(1) as usize)) as u64
             };

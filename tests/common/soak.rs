@@ -113,6 +113,11 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
                 .push_buffer(buffer_f32(&far, 1, RATE, far_n as u64))
                 .unwrap();
             far_n += len;
+            // Like a file, it ends when it has nothing more: a non-live
+            // element waits for far_sink until then.
+            if far_n == far_total {
+                far_src.end_of_stream().unwrap();
+            }
         }
         let len = chunk.min(total - n);
         // Microphone sample i is taken at far-clock position i / (1 + drift).
@@ -150,7 +155,6 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
             }
         }
     }
-    far_src.end_of_stream().unwrap();
     near_src.end_of_stream().unwrap();
     loop {
         let msg = bus
