@@ -203,10 +203,66 @@ fn generation_is_deterministic() {
     );
 }
 
+/// The `tts` spans and the caller's speech onset of a generated scene.
+fn spans(labels: &str) -> (Vec<(f64, f64)>, Vec<f64>) {
+    let mut tts = Vec::new();
+    let mut speech = Vec::new();
+    for l in labels.lines() {
+        let p: Vec<&str> = l.split_whitespace().collect();
+        match p.as_slice() {
+            ["tts", a, b] => tts.push((a.parse().unwrap(), b.parse().unwrap())),
+            ["speech", a, _] => speech.push(a.parse().unwrap()),
+            _ => {}
+        }
+    }
+    (tts, speech)
+}
+
+#[test]
+fn later_prompts_follow_a_greeting() {
+    let args = [
+        "--scenes",
+        "2",
+        "--types",
+        "barge-in",
+        "--max-sentences",
+        "2",
+    ];
+    let (later, first) = (TempDir::new("gen-later"), TempDir::new("gen-first"));
+    generate(&later.0, 3, &[&args[..], &["--later-share", "1"]].concat());
+    generate(&first.0, 3, &[&args[..], &["--later-share", "0"]].concat());
+    for scene in ["s0000", "s0001"] {
+        let l = std::fs::read_to_string(later.0.join(scene).join("scene.labels")).unwrap();
+        let f = std::fs::read_to_string(first.0.join(scene).join("scene.labels")).unwrap();
+        assert!(l.contains("position later") && f.contains("position first"));
+        let (tts, speech) = spans(&l);
+        assert_eq!(tts.len(), 2, "greeting and prompt: {l}");
+        assert_eq!(speech.len(), 1, "{l}");
+        // The greeting lasts seconds, the caller speaks over the prompt.
+        assert!(tts[0].1 - tts[0].0 > 1.5 && tts[0].1 < tts[1].0, "{tts:?}");
+        assert!(speech[0] > tts[1].0 && speech[0] < tts[1].1, "{l}");
+        let (tts_f, speech_f) = spans(&f);
+        assert_eq!(tts_f.len(), 1, "{f}");
+        // The same prompt and caller, shifted by the greeting.
+        let shift = tts[1].0 - tts_f[0].0;
+        assert!(shift > 1.5, "{shift}");
+        assert!((speech[0] - speech_f[0] - shift).abs() < 0.02, "{l}\n{f}");
+    }
+    assert!(
+        tool()
+            .args(["generate", "--later-share", "2", "--out"])
+            .arg(&first.0)
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(false)
+    );
+}
+
 #[test]
 fn generate_run_score_round_trip() {
     let corpus = TempDir::new("rt-corpus");
     let results = TempDir::new("rt-results");
+    let dump = TempDir::new("rt-dump");
     // A caller at +10 dB over the echo in a quiet room, and the same prompt
     // style with no caller at all.
     generate(
@@ -238,7 +294,9 @@ fn generate_run_score_round_trip() {
             "ours,energy",
             "--set",
             "vad.warmup-ms=500",
+            "--dump",
         ])
+        .arg(&dump.0)
         .arg("--corpus")
         .arg(&corpus.0)
         .arg("--out")
@@ -265,4 +323,35 @@ fn generate_run_score_round_trip() {
     assert!(erle > 10.0, "ERLE {erle} dB");
     // The energy anchor ran on the same scenes.
     assert_eq!(system(&scores, "energy")["overall"]["scenes"], 3);
+
+    // The per-frame dump: the detector hears the caller, not the echo.
+    for scene in ["s0000", "s0001"] {
+        let labels = std::fs::read_to_string(corpus.0.join(scene).join("scene.labels")).unwrap();
+        let (tts, speech) = spans(&labels);
+        let csv = std::fs::read_to_string(dump.0.join(format!("{scene}.csv"))).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("t,p,out_db,mic_db,far_db"));
+        let frames: Vec<Vec<f64>> = lines
+            .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+            .collect();
+        let end = tts.last().unwrap().1;
+        assert!(frames.len() as f64 * 0.01 > end, "{} frames", frames.len());
+        let max_p = |a: f64, b: f64| {
+            frames
+                .iter()
+                .filter(|f| f[0] > a && f[0] <= b)
+                .map(|f| f[1])
+                .fold(0.0, f64::max)
+        };
+        match speech.first() {
+            Some(&onset) => assert!(max_p(onset, onset + 1.0) > 0.9, "{scene}"),
+            // Echo only: after the warm-up the cleaned echo is not speech,
+            // and the far end is loud where the prompt plays.
+            None => {
+                assert!(max_p(tts[0].0 + 3.0, end) < 0.5, "{scene}");
+                let far_max = frames.iter().map(|f| f[4]).fold(f64::MIN, f64::max);
+                assert!(far_max > -40.0, "far end {far_max} dBFS");
+            }
+        }
+    }
 }

@@ -43,7 +43,8 @@ pub const LIVEKIT: &[(&str, &str)] = &[
     ("warmup-ms", "0"),
     ("onset-db", "0"),
 ];
-/// LiveKit ignores interruptions this long after the agent starts speaking.
+/// LiveKit ignores interruptions during the first this-many seconds the agent
+/// speaks in a session (its echo canceller warming up).
 pub const LIVEKIT_WARMUP_S: f64 = 3.0;
 
 /// Frame length of the level-based policies.
@@ -194,34 +195,46 @@ pub fn webrtc_vad(
     decide_binary(system, scene, &active, 64, 200, 0)
 }
 
-/// Starts of the machine's speech: 10 ms frames of the far end above
-/// −50 dBFS, pauses shorter than 1 s belonging to the same utterance.
-pub fn tts_starts(far_energies: &[f64]) -> Vec<f64> {
+/// The machine's utterances: 10 ms frames of the far end above −50 dBFS,
+/// pauses shorter than 1 s belonging to the same utterance.
+pub fn tts_spans(far_energies: &[f64]) -> Vec<(f64, f64)> {
     let thr = 1e-5; // −50 dBFS
     let gap = (1.0 / FRAME_S) as usize;
-    let mut starts = Vec::new();
-    let mut last_active: Option<usize> = None;
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     for (i, &e) in far_energies.iter().enumerate() {
-        if e > thr {
-            if last_active.is_none_or(|l| i - l > gap) {
-                starts.push(i as f64 * FRAME_S);
-            }
-            last_active = Some(i);
+        if e <= thr {
+            continue;
+        }
+        match spans.last_mut() {
+            Some(last) if i - last.1 <= gap => last.1 = i,
+            _ => spans.push((i, i)),
         }
     }
-    starts
+    spans
+        .into_iter()
+        .map(|(a, b)| (a as f64 * FRAME_S, (b + 1) as f64 * FRAME_S))
+        .collect()
 }
 
-/// LiveKit's warm-up: decisions in the first `warmup` seconds after a TTS
-/// start are dropped; a confirmed utterance still going when the warm-up
-/// ends interrupts then (LiveKit re-checks on every VAD update).
-pub fn warmup_filter(events: Vec<Event>, tts_starts: &[f64], warmup: f64) -> Vec<Event> {
-    let in_warmup = |t: f64| {
-        tts_starts
-            .iter()
-            .find(|&&s| t >= s && t < s + warmup)
-            .copied()
-    };
+/// LiveKit's warm-up (`aec_warmup_duration`): once per session, during the
+/// first `warmup` seconds the agent speaks (counted across utterances),
+/// decisions are dropped. A confirmed utterance still going when the
+/// warm-up runs out interrupts then (LiveKit re-checks on every VAD update);
+/// one whose prompt ends first was no interruption.
+pub fn warmup_filter(events: Vec<Event>, spans: &[(f64, f64)], warmup: f64) -> Vec<Event> {
+    // The warm-up as intervals of speaking time; the last one ends where it
+    // ran out (Some) unless the utterances ended first.
+    let mut warm: Vec<(f64, f64, bool)> = Vec::new();
+    let mut left = warmup;
+    for &(a, b) in spans {
+        if left <= 0.0 {
+            break;
+        }
+        let end = (a + left).min(b);
+        left -= end - a;
+        warm.push((a, end, left <= 0.0));
+    }
+    let in_warmup = |t: f64| warm.iter().find(|w| t >= w.0 && t < w.1).copied();
     let ends: Vec<(f64, f64)> = events
         .iter()
         .filter(|e| e.kind == "speech-end")
@@ -230,12 +243,11 @@ pub fn warmup_filter(events: Vec<Event>, tts_starts: &[f64], warmup: f64) -> Vec
     let mut out = Vec::new();
     for e in events {
         let decision = e.kind == "tentative" || e.kind == "confirmed";
-        let Some(start) = e.time.filter(|_| decision).and_then(in_warmup) else {
+        let Some((_, release, expired)) = e.time.filter(|_| decision).and_then(in_warmup) else {
             out.push(e);
             continue;
         };
-        if e.kind == "confirmed" && e.source.as_deref() != Some("dtmf") {
-            let release = start + warmup;
+        if expired && e.kind == "confirmed" && e.source.as_deref() != Some("dtmf") {
             let end = e
                 .onset
                 .and_then(|o| ends.iter().find(|(eo, _)| (eo - o).abs() < 1e-6))
@@ -303,16 +315,17 @@ mod tests {
     }
 
     #[test]
-    fn tts_start_detection() {
+    fn tts_span_detection() {
         let mut far = vec![0.0; 30];
         far.extend(vec![1e-3; 100]);
         far.extend(vec![0.0; 50]); // a pause inside the utterance
         far.extend(vec![1e-3; 100]);
         far.extend(vec![0.0; 200]);
         far.extend(vec![1e-3; 10]);
-        let s = tts_starts(&far);
+        let s = tts_spans(&far);
         assert_eq!(s.len(), 2);
-        assert!((s[0] - 0.3).abs() < 1e-9 && (s[1] - 4.8).abs() < 1e-9);
+        assert!((s[0].0 - 0.3).abs() < 1e-9 && (s[0].1 - 2.8).abs() < 1e-9);
+        assert!((s[1].0 - 4.8).abs() < 1e-9 && (s[1].1 - 4.9).abs() < 1e-9);
     }
 
     #[test]
@@ -330,7 +343,23 @@ mod tests {
             // After the warm-up: kept.
             Event::decision("l", "s", "confirmed", "speech", 5.0, 5.5),
         ];
-        let out = warmup_filter(ev, &[0.3], 3.0);
+        let out = warmup_filter(ev, &[(0.3, 9.0)], 3.0);
         assert_eq!(times(&out, "confirmed"), vec![3.3, 5.5]);
+    }
+
+    #[test]
+    fn livekit_warmup_is_counted_across_prompts_once() {
+        let ev = vec![
+            // In a 2 s greeting: the greeting ends first, no interruption.
+            Event::decision("l", "s", "confirmed", "speech", 1.0, 1.5),
+            // 0.5 s into the next prompt the 3 s are not yet used up
+            // (2 + 0.5): dropped until 4.0 + 1.0 = 5.0, still talking.
+            Event::decision("l", "s", "confirmed", "speech", 4.2, 4.5),
+            // Later in that prompt, and in a third one: kept.
+            Event::decision("l", "s", "confirmed", "speech", 6.0, 6.3),
+            Event::decision("l", "s", "confirmed", "speech", 20.0, 20.2),
+        ];
+        let out = warmup_filter(ev, &[(0.0, 2.0), (4.0, 10.0), (19.0, 25.0)], 3.0);
+        assert_eq!(times(&out, "confirmed"), vec![5.0, 6.3, 20.2]);
     }
 }

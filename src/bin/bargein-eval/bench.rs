@@ -192,6 +192,7 @@ fn scene(rate: u32) -> Result<(PathBuf, f64)> {
     let dir = base.join("eval-bench").join(rate.to_string());
     std::fs::create_dir_all(&dir)?;
     let g = GenOpts {
+        later_share: 0.0,
         seed: 7,
         scenes: 1,
         rate,

@@ -36,6 +36,8 @@ const FLOOR: f64 = 0.000_316;
 /// Silence before the prompt and after it.
 const LEAD_S: f64 = 0.3;
 const TAIL_S: f64 = 1.0;
+/// Seeds the draw of each scene's position in the call (see `make_scene`).
+const POSITION_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
 
 #[derive(Debug, Clone)]
 pub struct GenOpts {
@@ -50,6 +52,9 @@ pub struct GenOpts {
     pub ser: (f64, f64),
     pub snr: (f64, f64),
     pub max_sentences: usize,
+    /// Share of scenes whose prompt follows a greeting (a later prompt of
+    /// the call, with a converged echo canceller).
+    pub later_share: f64,
 }
 
 impl GenOpts {
@@ -89,6 +94,13 @@ impl GenOpts {
             ser: o.range("ser", (-10.0, 10.0))?,
             snr: o.range("snr", (5.0, 30.0))?,
             max_sentences: o.num("max-sentences", 4usize)?.max(1),
+            later_share: {
+                let v: f64 = o.num("later-share", 0.5)?;
+                if !(0.0..=1.0).contains(&v) {
+                    bail!("--later-share {v}: must be within 0…1");
+                }
+                v
+            },
         })
     }
 }
@@ -131,7 +143,7 @@ pub fn generate(g: &GenOpts, out: &Path, jobs: usize) -> Result<()> {
 }
 
 const INDEX_HEADER: &str =
-    "id,type,language,noise,ser_db,snr_db,rt60_s,delay_ms,nonlinear,duration_s";
+    "id,type,language,position,noise,ser_db,snr_db,rt60_s,delay_ms,nonlinear,duration_s";
 
 /// One rendered scene, before it is written.
 pub struct Scene {
@@ -159,6 +171,7 @@ impl Scene {
         for k in [
             "type",
             "language",
+            "position",
             "noise",
             "ser_db",
             "snr_db",
@@ -237,6 +250,27 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     let n_sent = lo + rng.below(hi - lo + 1);
     let first = rng.below(lang.prompts.len());
     let mut far = vec![0.0f32; samples(LEAD_S, rate)];
+    // Where the prompt falls in the call. The first prompt meets an echo
+    // canceller that has never heard the loudspeaker; a later one (after a
+    // greeting) meets a converged one. Drawn from its own stream so that
+    // the rest of the scene is the same either way.
+    let mut pos_rng = Rng::derive(g.seed ^ POSITION_STREAM, i as u64);
+    let later = pos_rng.chance(g.later_share);
+    let mut greeting_span = None;
+    if later {
+        let text = lang.prompts[(first + lang.prompts.len() - 1) % lang.prompts.len()];
+        let mut clip = tts.speak(&far_voice, text, rate)?;
+        dsp::set_active_level(&mut clip, rate, FAR_LEVEL);
+        let start = far.len();
+        far.extend(clip);
+        greeting_span = dsp::activity_span(&far[start..], rate).map(|(a, b)| Span {
+            start: secs(start + a, rate),
+            end: secs(start + b, rate),
+        });
+        let pause = pos_rng.range(0.5, 1.2);
+        far.extend(std::iter::repeat_n(0.0, samples(pause, rate)));
+    }
+    let prompt_start = far.len();
     for k in 0..n_sent {
         let text = lang.prompts[(first + k) % lang.prompts.len()];
         let mut clip = tts.speak(&far_voice, text, rate)?;
@@ -247,7 +281,9 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
             far.extend(std::iter::repeat_n(0.0, samples(pause, rate)));
         }
     }
-    let (tts_a, tts_b) = dsp::activity_span(&far, rate).ok_or_else(|| anyhow!("silent prompt"))?;
+    let (tts_a, tts_b) = dsp::activity_span(&far[prompt_start..], rate)
+        .map(|(a, b)| (prompt_start + a, prompt_start + b))
+        .ok_or_else(|| anyhow!("silent prompt"))?;
     far.extend(std::iter::repeat_n(0.0, samples(TAIL_S, rate)));
     let len = far.len();
     let tts_span = Span {
@@ -273,6 +309,7 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     let near_rir = dsp::room_ir(rate, 0.0, rt60, tail_db - 12.0, &mut rng);
 
     let mut labels = Labels::default();
+    labels.tts.extend(greeting_span);
     labels.tts.push(tts_span);
     let mut near = vec![0.0f32; len];
     let mut keys = vec![0.0f32; len];
@@ -395,6 +432,10 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     c.insert("seed".into(), g.seed.to_string());
     c.insert("type".into(), kind.clone());
     c.insert("language".into(), lang.code.into());
+    c.insert(
+        "position".into(),
+        if later { "later" } else { "first" }.into(),
+    );
     c.insert("voice".into(), far_voice.name.into());
     c.insert("near_voice".into(), near_voice.name.into());
     c.insert("noise".into(), noise.clone());

@@ -4,7 +4,7 @@
 //! bargein-eval generate --out DIR --seed N --scenes K      seeded scene corpus (espeak-ng, synthetic rooms)
 //! bargein-eval run --corpus DIR --out RESULTS [--system all] [--set vad.threshold=0.6]
 //! bargein-eval score --results RESULTS [--corpus DIR]      hit rate, latency, false alarms, ERLE (markdown + JSON)
-//! bargein-eval sweep --corpus DIR --out DIR                threshold × start-ms × confirm-ms trade-off curves
+//! bargein-eval sweep --corpus DIR --out DIR                threshold × start-ms × confirm-ms × warmup-ms trade-off curves
 //! bargein-eval bench --streams N                           concurrent streams per core and memory per stream
 //! ```
 //!
@@ -33,12 +33,14 @@ commands:
   generate --out DIR [--seed N] [--scenes K] [--rate HZ] [--jobs N]
            [--types barge-in,echo-only,noise-only,backchannel,dtmf]
            [--languages en,de,fr,es,it,pt,nl] [--noise white,pink,babble,transients]
-           [--ser MIN:MAX] [--snr MIN:MAX] [--max-sentences N]
+           [--ser MIN:MAX] [--snr MIN:MAX] [--max-sentences N] [--later-share 0.5]
   run      --corpus DIR --out RESULTS [--jobs N] [--rate HZ]
            [--system ours|pipecat|livekit|energy|webrtcdsp|all[,...]] [--set [elem.]prop=value ...]
+           [--dump DIR]  (per scene, 10 ms frames: probability, cleaned/mic/far levels)
   score    --results RESULTS [--corpus DIR] [--out FILE.md]
   sweep    --corpus DIR --out DIR [--jobs N] [--thresholds 0.5,0.7,...]
-           [--start-ms 32,64,...] [--confirm-ms 192,256,...] [--target-false-per-hour 1]
+           [--start-ms 32,64,...] [--confirm-ms 192,256,...] [--warmup-ms 0,1200,...]
+           [--onset-db 0,6,...] [--target-false-per-hour 1]
   bench    [--streams N] [--seconds S] [--rates 8000,16000]
 ";
 

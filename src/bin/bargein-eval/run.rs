@@ -213,6 +213,10 @@ pub struct Plan {
     pub webrtcdsp: bool,
     /// Run webrtcdsp against the clock (its probe needs it).
     pub webrtcdsp_realtime: bool,
+    /// Per scene, a CSV of 10 ms frames (first detector's speech
+    /// probability; levels of the cleaned and raw microphone and the far
+    /// end), for studying decision rules on one's own recordings.
+    pub dump: Option<PathBuf>,
 }
 
 impl Plan {
@@ -240,6 +244,7 @@ impl Plan {
             rate: o.get("rate").map(|r| r.parse()).transpose()?,
             aec_props,
             webrtcdsp_realtime: o.get("webrtcdsp-realtime").is_some_and(|v| v == "true"),
+            dump: o.get("dump").map(PathBuf::from),
             ..Default::default()
         };
         for s in &systems {
@@ -621,6 +626,23 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
         .downcast::<gst_app::AppSink>()
         .map_err(|_| anyhow!("levels is not an appsink"))?;
     let levels = attach_levels(&sink, rate);
+    let probs: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
+    if plan.dump.is_some() && !plan.vads.is_empty() {
+        let vad = element(&pipeline, "vad0")?;
+        let store = probs.clone();
+        if let Some(pad) = vad.static_pad("src") {
+            let v2 = vad.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(gst::PadProbeData::Buffer(b)) = &info.data
+                    && let Some(pts) = b.pts()
+                    && let Ok(mut g) = store.lock()
+                {
+                    g.push((secs(pts), v2.property::<f64>("probability")));
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+    }
 
     let mut per_vad: Vec<Vec<Event>> = vec![Vec::new(); plan.vads.len()];
     let mut aec_erle = Vec::new();
@@ -649,7 +671,32 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
         .map_err(|_| anyhow!("levels poisoned"))?
         .energies();
     let duration = mic.len() as f64 / f64::from(mic_rate.max(1));
-    let starts = anchors::tts_starts(&far_e);
+    if let Some(dir) = &plan.dump {
+        use std::fmt::Write as _;
+        let probs = probs.lock().map_err(|_| anyhow!("probs"))?;
+        let mut text = String::from("t,p,out_db,mic_db,far_db\n");
+        let db = |e: f64| 10.0 * e.max(1e-12).log10();
+        let mut k = 0;
+        let mut p = 0.0;
+        for (i, o) in out_e.iter().enumerate() {
+            let t = (i + 1) as f64 * 0.01;
+            while k < probs.len() && probs[k].0 < t - 1e-6 {
+                p = probs[k].1;
+                k += 1;
+            }
+            let _ = writeln!(
+                text,
+                "{t:.2},{p:.3},{:.1},{:.1},{:.1}",
+                db(*o),
+                db(mic_e.get(i).copied().unwrap_or(0.0)),
+                db(far_e.get(i).copied().unwrap_or(0.0))
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        let path = dir.join(format!("{}.csv", sc.id));
+        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    }
+    let spans = anchors::tts_spans(&far_e);
     let erle = erle_frames(sc.labels.as_ref(), &far_e, &mic_e, &out_e);
     let aec_median = median(&mut aec_erle);
 
@@ -679,7 +726,7 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
         if b.warmup {
             out.extend(anchors::warmup_filter(
                 ev,
-                &starts,
+                &spans,
                 anchors::LIVEKIT_WARMUP_S,
             ));
         } else {

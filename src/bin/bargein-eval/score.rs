@@ -252,6 +252,13 @@ pub fn buckets(l: &Labels) -> Vec<(&'static str, u8, String)> {
     if let Some(v) = l.condition("language") {
         b.push(("language", 0, v.to_string()));
     }
+    if let Some(v) = l.condition("position") {
+        let (r, s) = match v {
+            "first" => (0, "first prompt (cold canceller)"),
+            _ => (1, "later prompt"),
+        };
+        b.push(("call position", r, s.to_string()));
+    }
     if let Some(v) = l.condition_f64("rt60_s") {
         let (r, s) = banded(-v, &[(-0.3, "≤ 0.3 s"), (-0.5, "0.3 … 0.5 s")], "> 0.5 s");
         b.push(("RT60", r, s));
