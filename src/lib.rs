@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod ttsducker;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    protocol::NearEnd::register();
     bargeinaec::register(plugin)?;
     bargeinvad::register(plugin)?;
     ttsducker::register(plugin)?;

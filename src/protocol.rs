@@ -582,3 +582,73 @@ pub const ALL_NAMES: &[&str] = &[
     Suppressed::NAME,
     CallbargeMode::NAME,
 ];
+
+/// `GstBargeinNearMeta`: a custom buffer meta `bargeinaec` puts on its output
+/// for `bargeinvad`: per 10 ms frame of the buffer, the share of the
+/// microphone's power (dB, 0 = all of it) that neither the far end's echo nor
+/// the steady noise explains. It lets the detector tell a caller from the
+/// echo the canceller still leaks while it converges. Tagged `audio` (it
+/// describes time, not samples): queues, tees, `audioconvert` and
+/// `audioresample` keep it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearEnd {
+    /// PTS of the first frame described.
+    pub start: gst::ClockTime,
+    /// Length of each frame.
+    pub step: gst::ClockTime,
+    pub unexplained_db: Vec<f64>,
+}
+
+impl NearEnd {
+    pub const META: &'static str = "GstBargeinNearMeta";
+
+    /// Registers the meta once per process (GStreamer refuses a second
+    /// registration of the same name loudly).
+    pub fn register() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            if !gst::meta::CustomMeta::is_registered(Self::META) {
+                gst::meta::CustomMeta::register(Self::META, &["audio"]);
+            }
+        });
+    }
+
+    /// Adds the meta to `buffer` (which must be writable).
+    pub fn attach(&self, buffer: &mut gst::BufferRef) -> Result<(), gst::glib::BoolError> {
+        Self::register();
+        let mut meta = gst::meta::CustomMeta::add(buffer, Self::META)?;
+        let s = meta.mut_structure();
+        s.set("start", self.start.nseconds());
+        s.set("step", self.step.nseconds());
+        s.set(
+            "unexplained-db",
+            gst::Array::new(self.unexplained_db.iter().copied()),
+        );
+        Ok(())
+    }
+
+    /// The meta on `buffer`, if any; `Err` when it is malformed.
+    pub fn from_buffer(buffer: &gst::BufferRef) -> Option<Result<Self, ParseError>> {
+        if !gst::meta::CustomMeta::is_registered(Self::META) {
+            return None;
+        }
+        let meta = gst::meta::CustomMeta::from_buffer(buffer, Self::META).ok()?;
+        let s = meta.structure();
+        let read = || -> Result<Self, ParseError> {
+            let values = get::<gst::Array>(s, "unexplained-db")?;
+            let unexplained_db = values
+                .iter()
+                .map(|v| {
+                    v.get::<f64>()
+                        .map_err(|_| ParseError::BadField("unexplained-db"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Self {
+                start: get_time(s, "start")?,
+                step: get_time(s, "step")?,
+                unexplained_db,
+            })
+        };
+        Some(read())
+    }
+}

@@ -14,6 +14,8 @@ struct Run {
     flow: Vec<String>,
     /// The custom downstream events themselves.
     events: Vec<gst::Structure>,
+    /// The near-end meta of every output buffer (None: a buffer without).
+    near: Vec<Option<protocol::NearEnd>>,
 }
 
 /// Runs appsrc(far) + appsrc(near) → bargeinaec → appsink, non-live, with
@@ -49,11 +51,18 @@ fn run_aec(
     let f2 = flow.clone();
     let events = Arc::new(Mutex::new(Vec::new()));
     let e2 = events.clone();
+    let near_metas = Arc::new(Mutex::new(Vec::new()));
+    let n2 = near_metas.clone();
     aec.static_pad("src").expect("src").add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
         move |_, info| {
             let what = match &info.data {
-                Some(gst::PadProbeData::Buffer(_)) => "buffer".to_string(),
+                Some(gst::PadProbeData::Buffer(b)) => {
+                    n2.lock()
+                        .unwrap()
+                        .push(protocol::NearEnd::from_buffer(b).and_then(Result::ok));
+                    "buffer".to_string()
+                }
                 Some(gst::PadProbeData::Event(e)) => match e.structure() {
                     Some(s) if e.type_() == gst::EventType::CustomDownstream => {
                         e2.lock().unwrap().push(s.to_owned());
@@ -121,11 +130,13 @@ fn run_aec(
     let out = out.lock().unwrap().clone();
     let flow = flow.lock().unwrap().clone();
     let events = events.lock().unwrap().clone();
+    let near = near_metas.lock().unwrap().clone();
     Run {
         out,
         messages,
         flow,
         events,
+        near,
     }
 }
 
@@ -248,6 +259,78 @@ fn near_voice_survives_double_talk() {
     );
     assert!(corr > 0.6, "caller's voice damaged: correlation {corr:.2}");
     assert!(level > -6.0, "caller's voice attenuated by {level:.1} dB");
+}
+
+/// The near-end meta (for bargeinvad's echo guard): on every buffer, one
+/// value per 10 ms frame, low where the microphone holds only the prompt's
+/// echo — even in the first second, before AEC3 has converged — and high
+/// where a caller talks over it.
+#[test]
+fn measures_near_end_power_beside_the_echo() {
+    let rate = 16000;
+    let (far, echo) = echo_scene(rate, 80);
+    let voice: Vec<f32> = speech("Customer service please", "en-us", rate)
+        .iter()
+        .map(|v| v * 0.4)
+        .collect();
+    // The caller barges in 1.2 s into the prompt, during AEC3's warm-up.
+    let start = rate as usize * 6 / 5;
+    let mut near_clean = vec![0.0f32; far.len()];
+    for (n, v) in near_clean[start..].iter_mut().zip(&voice) {
+        *n = *v;
+    }
+    let mic = mix(&echo, &near_clean);
+    let run = run_aec(Some((&far, rate, 1)), &mic, rate, "F32LE", &[]);
+    assert!(
+        run.near.iter().all(Option::is_some),
+        "a buffer without the near-end meta"
+    );
+    let values: Vec<(f64, f64)> = run
+        .near
+        .iter()
+        .flatten()
+        .flat_map(|n| {
+            let step = n.step.nseconds() as f64 / 1e9;
+            let t0 = n.start.nseconds() as f64 / 1e9;
+            n.unexplained_db
+                .iter()
+                .enumerate()
+                .map(move |(i, &v)| (t0 + i as f64 * step, v))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let frames = (mic.len() as f64 / f64::from(rate) / 0.01).floor() as usize;
+    assert!(
+        values.len().abs_diff(frames) <= 2,
+        "{} values for {frames} frames",
+        values.len()
+    );
+    let share = |from: f64, to: f64, pick: &dyn Fn(usize) -> bool| {
+        let sel: Vec<f64> = values
+            .iter()
+            .filter(|(t, _)| (from..to).contains(t))
+            .filter(|(t, _)| pick((t * f64::from(rate)) as usize))
+            .map(|&(_, v)| v)
+            .collect();
+        sel.iter().filter(|&&v| v >= -6.0).count() as f64 / sel.len().max(1) as f64
+    };
+    // Echo only: from 0.6 s of prompt to the caller.
+    let echo_share = share(0.6, start as f64 / f64::from(rate), &|_| true);
+    // The caller: frames where their voice is within 20 dB of its peak.
+    let peak = voice.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let loud = |i: usize| {
+        near_clean
+            .get(i..i + 160)
+            .is_some_and(|w| w.iter().any(|v| v.abs() > peak * 0.1))
+    };
+    let end = (start + voice.len()) as f64 / f64::from(rate);
+    let caller_share = share(start as f64 / f64::from(rate), end, &loud);
+    println!("near-end frames: echo only {echo_share:.2}, caller {caller_share:.2}");
+    assert!(
+        echo_share < 0.15,
+        "echo taken for the caller: {echo_share:.2}"
+    );
+    assert!(caller_share > 0.5, "caller not seen: {caller_share:.2}");
 }
 
 /// A telephone line without echo (the caller's phone cancels its own): the

@@ -237,3 +237,60 @@ fn optional_fields_default_sensibly() {
         })
     );
 }
+
+/// bargeinaec's near-end meta survives a buffer copy (a tee, a queue) and
+/// `audioconvert ! audioresample` (it is tagged `audio`, not by format), and
+/// a malformed one is told apart from none.
+#[test]
+fn near_end_meta_roundtrips_and_survives_conversion() {
+    init();
+    let meta = NearEnd {
+        start: t(120),
+        step: t(10),
+        unexplained_db: vec![-3.5, -40.0, 0.0],
+    };
+    let mut buf = buffer_f32(&[0.0; 480], 1, 16000, 0);
+    meta.attach(buf.make_mut()).expect("attach");
+    assert_eq!(NearEnd::from_buffer(&buf), Some(Ok(meta.clone())));
+    let copy = buf.copy();
+    assert_eq!(NearEnd::from_buffer(&copy), Some(Ok(meta.clone())));
+    assert_eq!(
+        NearEnd::from_buffer(&buffer_f32(&[0.0; 16], 1, 16000, 0)),
+        None
+    );
+
+    let pipeline = gst::parse::launch(
+        "appsrc name=src format=time caps=audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved \
+         ! audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=8000 ! appsink name=sink sync=false",
+    )
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("pipeline");
+    let seen = collect(&pipeline, "sink", |b| {
+        vec![NearEnd::from_buffer(b).and_then(Result::ok)]
+    });
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let src = appsrc(&pipeline, "src");
+    src.push_buffer(buf).expect("push");
+    src.end_of_stream().expect("eos");
+    let bus = pipeline.bus().expect("bus");
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(10)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).expect("stop");
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains(&Some(meta)), "lost in conversion: {seen:?}");
+
+    let mut bad = buffer_f32(&[0.0; 16], 1, 16000, 0);
+    {
+        let b = bad.make_mut();
+        NearEnd::register();
+        let mut m = gst::meta::CustomMeta::add(b, NearEnd::META).expect("add");
+        m.mut_structure().set("start", "not a time");
+    }
+    assert!(matches!(NearEnd::from_buffer(&bad), Some(Err(_))));
+}

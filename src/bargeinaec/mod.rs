@@ -15,6 +15,7 @@ use gst::prelude::*;
 pub(crate) mod far;
 mod gate;
 mod imp;
+mod nearend;
 
 /// Strength of WebRTC's noise suppressor on the near end.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
