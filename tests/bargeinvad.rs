@@ -41,6 +41,19 @@ fn run_vad(
     props: &[(&str, gst::glib::Value)],
     before: impl FnOnce(&mut gst_check::Harness),
 ) -> Out {
+    run_vad_near(samples, rate, s16, props, before, None)
+}
+
+/// The same, with bargeinaec's near-end meta on every buffer: `near(t)` is
+/// the share (dB) for the 10 ms frame starting at `t` seconds.
+fn run_vad_near(
+    samples: &[f32],
+    rate: u32,
+    s16: bool,
+    props: &[(&str, gst::glib::Value)],
+    before: impl FnOnce(&mut gst_check::Harness),
+    near: Option<&dyn Fn(f64) -> f64>,
+) -> Out {
     init();
     let mut h = gst_check::Harness::new("bargeinvad");
     let el = h.element().unwrap();
@@ -67,6 +80,18 @@ fn run_vad(
         } else {
             buffer_f32(c, 1, rate, first)
         };
+        let mut buf = buf;
+        if let Some(near) = near {
+            let start = frames_to_time(first, rate);
+            let step = gst::ClockTime::from_mseconds(10);
+            let t0 = start.nseconds() as f64 / 1e9;
+            let meta = protocol::NearEnd {
+                start,
+                step,
+                unexplained_db: vec![near(t0), near(t0 + 0.01)],
+            };
+            meta.attach(buf.make_mut()).expect("meta");
+        }
         let out = h.push_and_pull(buf).expect("audio passes");
         assert_eq!(
             out.size(),
@@ -350,6 +375,94 @@ fn far_end_threshold_applies_only_while_the_far_end_plays() {
     assert_eq!(ended.stages(), ["tentative", "confirmed"]);
 }
 
+/// A caller who barges in 1 s into the call's first prompt, while the echo
+/// canceller warms up: heard when bargeinaec says the microphone holds
+/// near-end power, ignored until the warm-up ends without that measurement,
+/// and never taken for the caller when the canceller says it is all echo.
+#[test]
+fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
+    let rate = 16000;
+    let (x, onset) = speech_after_silence(rate);
+    let far = protocol::FarActivity {
+        active: true,
+        level_db: -20.0,
+        converged: false,
+        echo: true,
+    };
+    let start_far = |h: &mut gst_check::Harness| assert!(h.push_event(far.downstream_event()));
+    let confirmed = |out: &Out| -> Vec<f64> {
+        out.bargeins()
+            .iter()
+            .filter(|b| b.stage == protocol::Stage::Confirmed)
+            .map(|b| b.detected.nseconds() as f64 / 1e9)
+            .collect()
+    };
+    let warmup_end = 2.5;
+    let onset_s = onset.nseconds() as f64 / 1e9;
+    let talking = |t: f64| t >= onset_s;
+
+    let blind = run_vad(&x, rate, false, &[], start_far);
+    assert!(
+        confirmed(&blind).iter().all(|&t| t >= warmup_end),
+        "confirmed during the warm-up without evidence: {:?}",
+        confirmed(&blind)
+    );
+
+    let near_end = |t: f64| if talking(t) { -1.0 } else { -40.0 };
+    let heard = run_vad_near(&x, rate, false, &[], start_far, Some(&near_end));
+    let c = confirmed(&heard);
+    assert_eq!(c.len(), 1, "{:?}", heard.stages());
+    assert!(
+        c[0] - onset_s < 0.6,
+        "confirmed {:.2} s after the onset",
+        c[0] - onset_s
+    );
+
+    let all_echo = |_t: f64| -30.0;
+    let echo = run_vad_near(&x, rate, false, &[], start_far, Some(&all_echo));
+    assert!(
+        confirmed(&echo).is_empty(),
+        "echo confirmed: {:?}",
+        echo.stages()
+    );
+    // With the check turned off after the warm-up, the same speech confirms
+    // once the warm-up is over.
+    let off = [("near-end-db", (-60.0f64).to_value())];
+    let late = run_vad_near(&x, rate, false, &off, start_far, Some(&all_echo));
+    assert!(
+        confirmed(&late).first().is_some_and(|&t| t >= warmup_end),
+        "{:?}",
+        late.stages()
+    );
+}
+
+/// The warm-up is counted in far-end time, wherever the stream starts on the
+/// running time (a call answered 20 s after the pipeline started).
+#[test]
+fn the_warm_up_holds_when_the_stream_starts_late() {
+    let rate = 16000;
+    let (x, _) = speech_after_silence(rate);
+    let far = protocol::FarActivity {
+        active: true,
+        level_db: -20.0,
+        converged: false,
+        echo: true,
+    };
+    let late = gst::ClockTime::from_seconds(20);
+    let out = run_vad(&x, rate, false, &[], |h| {
+        let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+        seg.set_base(late);
+        assert!(h.push_event(gst::event::Segment::new(&seg)));
+        assert!(h.push_event(far.downstream_event()));
+    });
+    let first = out.bargeins().first().map(|b| b.detected);
+    assert!(
+        first.is_some_and(|t| t >= late + gst::ClockTime::from_mseconds(2500)),
+        "decided at {} during the warm-up",
+        first.display()
+    );
+}
+
 #[test]
 fn running_times_follow_the_segment() {
     let (x, onset) = speech_after_silence(16000);
@@ -408,5 +521,6 @@ fn property_defaults() {
     assert_eq!(el.property::<u32>("hangover-ms"), 192);
     assert_eq!(el.property::<u32>("warmup-ms"), 2500);
     assert_eq!(el.property::<f64>("onset-db"), 6.0);
+    assert_eq!(el.property::<f64>("near-end-db"), -16.0);
     assert_eq!(el.property::<Option<String>>("model-path"), None);
 }

@@ -330,7 +330,7 @@ fn generate_run_score_round_trip() {
         let (tts, speech) = spans(&labels);
         let csv = std::fs::read_to_string(dump.0.join(format!("{scene}.csv"))).unwrap();
         let mut lines = csv.lines();
-        assert_eq!(lines.next(), Some("t,p,out_db,mic_db,far_db"));
+        assert_eq!(lines.next(), Some("t,p,out_db,mic_db,far_db,near_db"));
         let frames: Vec<Vec<f64>> = lines
             .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
             .collect();
@@ -343,8 +343,30 @@ fn generate_run_score_round_trip() {
                 .map(|f| f[1])
                 .fold(0.0, f64::max)
         };
+        // The canceller's near-end share: high under the caller, low where
+        // only the prompt's echo is there (after its first half second).
+        let near_mean = |a: f64, b: f64| {
+            let v: Vec<f64> = frames
+                .iter()
+                .filter(|f| f[0] > a && f[0] <= b && f[5].is_finite())
+                .map(|f| f[5])
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
         match speech.first() {
-            Some(&onset) => assert!(max_p(onset, onset + 1.0) > 0.9, "{scene}"),
+            Some(&onset) => {
+                assert!(max_p(onset, onset + 1.0) > 0.9, "{scene}");
+                let (caller, echo) = (
+                    near_mean(onset, onset + 0.5),
+                    near_mean(tts[0].0 + 0.5, onset),
+                );
+                if onset > tts[0].0 + 1.0 {
+                    assert!(
+                        caller > echo + 6.0,
+                        "{scene}: near-end {caller:.1} vs echo {echo:.1} dB"
+                    );
+                }
+            }
             // Echo only: after the warm-up the cleaned echo is not speech,
             // and the far end is loud where the prompt plays.
             None => {

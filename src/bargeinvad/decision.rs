@@ -14,12 +14,34 @@
 //! model's probability has risen (Silero lags an onset by 60-250 ms in double
 //! talk). The model must then hear speech within `FAST_GRACE`, else the
 //! decision is released: a cough ducks the prompt and it comes back.
+//!
+//! Echo guard: the echo canceller's output leaks echo the model takes for
+//! speech, a lot while it warms up and now and then later (loud echo, low
+//! signal-to-echo ratio). When the canceller reports how much of the
+//! microphone's power the echo cannot explain (`near`):
+//! * during the warm-up a frame counts as speech only if that share passes a
+//!   strict threshold, and the utterance's duration is the sum of its speech
+//!   frames rather than its span: a leak that looks like the caller now and
+//!   then never adds up to a confirmation, a caller does within a few frames
+//!   more (and a long leak must not either: at least `WARM_SHARE` of the
+//!   frames the model hears must be such speech frames);
+//! * after it, a confirmation while the far end plays needs most of the
+//!   utterance's speech frames (`NEAR_SHARE`) to pass a looser threshold.
+//!
+//! Without that report the warm-up holds back all speech (the caller zeroes
+//! the probability) and nothing else changes.
 
 pub const MS: u64 = 1_000_000;
 /// The probability must fall this far below the threshold to count as silence.
 const HYSTERESIS: f64 = 0.15;
 /// How long a fast (energy) tentative waits for the model to hear speech.
 pub const FAST_GRACE: u64 = 256 * MS;
+/// Share of an utterance's speech frames that must carry near-end evidence
+/// before it confirms over the far end, after the warm-up.
+const NEAR_SHARE: f64 = 0.7;
+/// Share of the frames the model hears that must be near-end speech frames
+/// in an utterance begun during the warm-up.
+const WARM_SHARE: f64 = 0.3;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
@@ -40,6 +62,18 @@ pub struct Frame {
     pub far_active: bool,
     /// The frame's level rose well above the recent residual echo.
     pub loud: bool,
+    /// The echo canceller is still warming up.
+    pub warming: bool,
+    /// What the canceller measured of the near end, if it said.
+    pub near: Option<NearEvidence>,
+}
+
+/// Whether the share of the microphone's power that neither echo nor noise
+/// explains passed the warm-up (`strict`) and the normal (`loose`) threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NearEvidence {
+    pub strict: bool,
+    pub loose: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +128,18 @@ pub struct Decider {
     model_onset: u64,
     /// The utterance started on the fast path.
     fast: bool,
+    /// The utterance began during the warm-up: the strict rule applies to
+    /// its end, and its duration is `counted`, its speech frames in ns.
+    strict: bool,
+    counted: u64,
+    /// Frames the model heard (above the threshold), and how many of them
+    /// were speech frames (passing the strict rule).
+    heard: u32,
+    spoken: u32,
+    /// Speech frames over the far end, and how many of them passed the
+    /// loose near-end threshold.
+    over_far: u32,
+    near_over_far: u32,
 }
 
 impl Default for Decider {
@@ -107,6 +153,12 @@ impl Default for Decider {
             model_seen: false,
             model_onset: 0,
             fast: false,
+            strict: false,
+            counted: 0,
+            heard: 0,
+            spoken: 0,
+            over_far: 0,
+            near_over_far: 0,
         }
     }
 }
@@ -140,6 +192,8 @@ impl Decider {
             prob,
             far_active,
             loud,
+            warming,
+            near,
         } = frame;
         let thr = if far_active {
             p.far_end_threshold
@@ -147,7 +201,14 @@ impl Decider {
             p.threshold
         };
         // A threshold of 1 means never: Silero's probabilities reach 0.9999.
-        let speech = thr < 1.0 && prob >= thr;
+        if self.stage == Stage::Idle {
+            self.strict = warming && near.is_some();
+        }
+        let strict_ok = match near {
+            Some(n) if self.strict || warming => n.strict,
+            _ => true,
+        };
+        let speech = thr < 1.0 && prob >= thr && strict_ok;
         let still = prob >= (thr - HYSTERESIS).max(0.0);
         if far_active {
             self.far_active_seen = true;
@@ -163,6 +224,11 @@ impl Decider {
                     self.model_seen = speech;
                     self.model_onset = self.onset;
                     self.fast = fast;
+                    self.counted = 0;
+                    self.heard = 0;
+                    self.spoken = 0;
+                    self.over_far = 0;
+                    self.near_over_far = 0;
                     self.stage = Stage::Candidate;
                 }
                 if fast {
@@ -198,13 +264,37 @@ impl Decider {
                 }
             }
         }
+        if thr < 1.0 && prob >= thr {
+            self.heard += 1;
+        }
+        if speech {
+            self.spoken += 1;
+            self.counted += end.saturating_sub(start);
+            if let (true, Some(n)) = (far_active, near) {
+                self.over_far += 1;
+                self.near_over_far += u32::from(n.loose);
+            }
+        }
         // Stage changes on sustained speech: measured to the last speech
         // frame, so a hangover of silence never confirms a short noise.
-        let lasted = self.last_speech_end.saturating_sub(self.model_onset);
+        let lasted = if self.strict {
+            self.counted
+        } else {
+            self.last_speech_end.saturating_sub(self.model_onset)
+        };
         if self.stage == Stage::Candidate && lasted >= p.start_ns {
             self.go_tentative(end, out);
         }
-        if self.stage == Stage::Tentative && self.model_seen && lasted >= p.confirm_ns {
+        let near_enough = if self.strict {
+            f64::from(self.spoken) >= WARM_SHARE * f64::from(self.heard)
+        } else {
+            f64::from(self.near_over_far) >= NEAR_SHARE * f64::from(self.over_far)
+        };
+        if self.stage == Stage::Tentative
+            && self.model_seen
+            && lasted >= p.confirm_ns
+            && near_enough
+        {
             self.stage = Stage::Confirmed;
             out.push(Decision::Confirmed {
                 onset: self.onset,
@@ -289,6 +379,8 @@ mod tests {
                 prob,
                 far_active: far,
                 loud,
+                warming: false,
+                near: None,
             };
             d.push(&p, frame, || s, &mut out);
             all.extend(out.into_iter().map(|o| (i as u64, o)));
@@ -441,6 +533,8 @@ mod tests {
             prob: 0.2,
             far_active: true,
             loud: true,
+            warming: false,
+            near: None,
         };
         d.push(&p, frame, || 0, &mut out);
         assert!(out.is_empty());
@@ -462,5 +556,81 @@ mod tests {
             6 * F,
             "released at the first frame without speech"
         );
+    }
+
+    /// (probability, warming, strict, loose) per 32 ms frame, far end playing,
+    /// with the canceller's near-end evidence.
+    fn feed_guarded(frames: &[(f64, bool, bool, bool)]) -> Vec<(u64, Decision)> {
+        let p = params();
+        let mut d = Decider::default();
+        let mut all = Vec::new();
+        for (i, &(prob, warming, strict, loose)) in frames.iter().enumerate() {
+            let mut out = Vec::new();
+            let s = i as u64 * F;
+            let frame = Frame {
+                start: s,
+                end: s + F,
+                prob,
+                far_active: true,
+                loud: false,
+                warming,
+                near: Some(NearEvidence { strict, loose }),
+            };
+            d.push(&p, frame, || s, &mut out);
+            all.extend(out.into_iter().map(|o| (i as u64, o)));
+        }
+        all
+    }
+
+    fn confirmed_at(v: &[(u64, Decision)]) -> Option<u64> {
+        v.iter()
+            .find(|(_, d)| matches!(d, Decision::Confirmed { .. }))
+            .map(|(i, _)| *i)
+    }
+
+    #[test]
+    fn in_the_warm_up_an_echo_leak_without_near_end_power_never_counts() {
+        // The model is sure (p = 0.95) for two seconds, the canceller finds
+        // nothing but echo.
+        let frames = vec![(0.95, true, false, false); 60];
+        assert!(feed_guarded(&frames).is_empty());
+    }
+
+    #[test]
+    fn in_the_warm_up_only_near_end_frames_add_up_to_a_confirmation() {
+        // Every frame near-end: confirmed after confirm-ms, as without guard.
+        let all = feed_guarded(&[(0.95, true, true, true); 20]);
+        assert_eq!(confirmed_at(&all), Some(7), "8 frames of 32 ms = 256 ms");
+        // Every other frame near-end: twice as long, counted, not spanned.
+        let alternate: Vec<_> = (0..30)
+            .map(|i| (0.95, true, i % 2 == 0, i % 2 == 0))
+            .collect();
+        assert_eq!(confirmed_at(&feed_guarded(&alternate)), Some(14));
+        // One frame in six (a long leak that now and then looks like a
+        // caller): enough frames in the end, but too few of what it heard.
+        let sparse: Vec<_> = (0..90)
+            .map(|i| (0.95, true, i % 6 == 0, i % 6 == 0))
+            .collect();
+        assert_eq!(confirmed_at(&feed_guarded(&sparse)), None);
+    }
+
+    #[test]
+    fn an_utterance_begun_in_the_warm_up_keeps_the_strict_rule() {
+        // Begins warming with near-end power, then the warm-up ends but the
+        // strict evidence stops (loose evidence only): it never confirms on
+        // frames that only the loose threshold passes.
+        let mut frames = vec![(0.95, true, true, true); 3];
+        frames.extend([(0.95, false, false, true); 20]);
+        assert_eq!(confirmed_at(&feed_guarded(&frames)), None);
+    }
+
+    #[test]
+    fn after_the_warm_up_most_speech_frames_must_be_near_end() {
+        // Half the frames with near-end evidence: below the 70 % share.
+        let low: Vec<_> = (0..40).map(|i| (0.95, false, false, i % 2 == 0)).collect();
+        assert_eq!(confirmed_at(&feed_guarded(&low)), None);
+        // 80 %: confirmed after confirm-ms, measured by the span.
+        let high: Vec<_> = (0..40).map(|i| (0.95, false, false, i % 5 != 4)).collect();
+        assert_eq!(confirmed_at(&feed_guarded(&high)), Some(7));
     }
 }

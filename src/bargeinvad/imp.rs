@@ -11,9 +11,10 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
-use super::decision::{Decider, Decision, Frame, MS, Params};
+use super::decision::{Decider, Decision, Frame, MS, NearEvidence, Params};
 use super::dtmf::DtmfDetector;
 use super::engine::{self, ENGINE_RATE, Silero, VadEngine};
+use super::second::{self, SecondOpinion};
 use crate::audio;
 use crate::protocol::{self, Structure};
 
@@ -53,13 +54,29 @@ const DEFAULT_ONSET_DB: f64 = 6.0;
 const RESIDUAL_FRAMES: usize = 47;
 const RESIDUAL_MIN_FRAMES: usize = 16;
 
-/// How much 16 kHz audio is kept to place onsets more precisely than a
-/// 32 ms frame.
-const HISTORY: usize = ENGINE_RATE as usize / 4;
+/// How much 16 kHz audio is kept: to place onsets more precisely than a
+/// 32 ms frame, and to prime the second opinion (`second`) with the audio
+/// before the frame that triggered it.
+const HISTORY: usize = ENGINE_RATE as usize * 3 / 10;
 /// Onset refinement: 2 ms blocks, speech starts where the level first rises
 /// this far above the quietest block before it.
 const ONSET_BLOCK: usize = 32;
 const ONSET_RISE_DB: f64 = 12.0;
+/// Echo guard with bargeinaec's near-end meta (see `decision`): while the far
+/// end plays, a frame is the caller's speech only when at least this share
+/// of the microphone's power (dB) is neither echo nor noise. Chosen on a
+/// 1000-scene evaluation corpus (seed 2): during AEC3's warm-up −6 dB
+/// (callers barging in then are heard instead of ignored: 82.0 → 85.5 % of
+/// callers caught at SER ≥ −5 dB), after it −20 dB (the leaks AEC3 still lets
+/// through at low signal-to-echo ratios: 10 → 4 false interruptions in
+/// 3.2 h of prompts, for 1.8 points of callers and 40 ms of median latency).
+const NEAR_WARMUP_DB: f64 = -6.0;
+const DEFAULT_NEAR_END_DB: f64 = -16.0;
+/// `near-end-db` at or below this turns the guard off after the warm-up.
+const NEAR_END_OFF_DB: f64 = -60.0;
+/// Near-end values kept: far more than the audio between the canceller and
+/// the engine frame they describe.
+const NEAR_ENTRIES: usize = 128;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -73,6 +90,7 @@ struct Settings {
     dtmf: bool,
     warmup_ms: u32,
     onset_db: f64,
+    near_end_db: f64,
     model_path: Option<String>,
 }
 
@@ -89,6 +107,7 @@ impl Default for Settings {
             dtmf: DEFAULT_DTMF,
             warmup_ms: DEFAULT_WARMUP_MS,
             onset_db: DEFAULT_ONSET_DB,
+            near_end_db: DEFAULT_NEAR_END_DB,
             model_path: None,
         }
     }
@@ -134,16 +153,22 @@ struct Analysis {
     residual: VecDeque<f64>,
     /// Reused to take the median of `residual` without allocating per frame.
     residual_sorted: Vec<f64>,
+    /// The canceller's near-end values: running time span and dB.
+    near: VecDeque<(u64, u64, f64)>,
+    /// Audio handed to the second opinion when it starts.
+    prime: Vec<f32>,
 }
 
 struct State {
     engine: Box<dyn VadEngine>,
+    second: SecondOpinion,
     analysis: Option<Analysis>,
     decider: Decider,
     far_active: bool,
     /// How long the far end has played (with a possible echo) this stream.
     far_active_ns: u64,
     warned_no_pts: bool,
+    warned_near: bool,
 }
 
 pub struct BargeInVad {
@@ -267,6 +292,20 @@ impl ObjectImpl for BargeInVad {
                     .default_value(DEFAULT_ONSET_DB)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecDouble::builder("near-end-db")
+                    .nick("Near-end share")
+                    .blurb(
+                        "While the far end plays, a frame counts as the caller's speech only \
+                         when bargeinaec finds at least this share (dB) of the microphone's \
+                         power unexplained by echo and noise; during the echo canceller's \
+                         warm-up at least -6 dB (-60: no check after the warm-up; without \
+                         bargeinaec's measurement the warm-up ignores speech)",
+                    )
+                    .minimum(NEAR_END_OFF_DB)
+                    .maximum(0.0)
+                    .default_value(DEFAULT_NEAR_END_DB)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder("model-path")
                     .nick("Model path")
                     .blurb(
@@ -307,6 +346,7 @@ impl ObjectImpl for BargeInVad {
             "dtmf" => set!(dtmf),
             "warmup-ms" => set!(warmup_ms),
             "onset-db" => set!(onset_db),
+            "near-end-db" => set!(near_end_db),
             "model-path" => {
                 let v: Option<String> = value.get().expect("type checked upstream");
                 gst::info!(
@@ -341,6 +381,7 @@ impl ObjectImpl for BargeInVad {
             "dtmf" => s.dtmf.to_value(),
             "warmup-ms" => s.warmup_ms.to_value(),
             "onset-db" => s.onset_db.to_value(),
+            "near-end-db" => s.near_end_db.to_value(),
             "model-path" => s.model_path.to_value(),
             _ => unimplemented!(),
         }
@@ -410,14 +451,26 @@ impl BaseTransformImpl for BargeInVad {
                 ["run scripts/setup.sh to fetch it, or point model-path at a silero_vad_openvino_16k.onnx"]
             )
         })?;
+        // The same model (its plan is loaded once per process), another state.
+        let fresh = Silero::load(&path).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                (
+                    "Could not load the Silero VAD model {}: {e}",
+                    path.display()
+                )
+            )
+        })?;
         gst::debug!(CAT, imp = self, "Loaded {}", path.display());
         *self.state.lock().unwrap() = Some(State {
             engine: Box::new(silero),
+            second: SecondOpinion::new(Box::new(fresh)),
             analysis: None,
             decider: Decider::default(),
             far_active: false,
             far_active_ns: 0,
             warned_no_pts: false,
+            warned_near: false,
         });
         Ok(())
     }
@@ -466,9 +519,22 @@ impl BaseTransformImpl for BargeInVad {
         let segment = self.obj().segment().downcast::<gst::ClockTime>().ok();
         let mut decisions = Vec::new();
         let mut keys = Vec::new();
+        let near = protocol::NearEnd::from_buffer(buf);
         let (level, voiced, far_active) = {
             let mut guard = self.state.lock().unwrap();
             let st = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            match near {
+                Some(Ok(n)) => {
+                    if let (Some(a), Some(seg)) = (st.analysis.as_mut(), segment.as_ref()) {
+                        push_near(&mut a.near, &n, seg);
+                    }
+                }
+                Some(Err(e)) if !st.warned_near => {
+                    st.warned_near = true;
+                    gst::warning!(CAT, imp = self, "Ignoring a malformed near-end meta ({e})");
+                }
+                _ => {}
+            }
             let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
             self.analyse(
                 st,
@@ -515,6 +581,7 @@ impl AudioFilterImpl for BargeInVad {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "not started"))?;
         st.engine.reset();
+        st.second.reset();
         st.decider.reset();
         st.analysis = Some(Analysis {
             info: info.clone(),
@@ -535,6 +602,8 @@ impl AudioFilterImpl for BargeInVad {
             last_prob: 0.0,
             residual: VecDeque::with_capacity(RESIDUAL_FRAMES),
             residual_sorted: Vec::with_capacity(RESIDUAL_FRAMES),
+            near: VecDeque::with_capacity(NEAR_ENTRIES),
+            prime: Vec::with_capacity(HISTORY),
         });
         gst::info!(CAT, imp = self, "Analysing {info:?}");
         Ok(())
@@ -545,6 +614,7 @@ impl BargeInVad {
     fn reset_stream(&self) {
         if let Some(st) = self.state.lock().unwrap().as_mut() {
             st.engine.reset();
+            st.second.reset();
             st.decider.reset();
             if let Some(a) = st.analysis.as_mut() {
                 a.pending.clear();
@@ -554,6 +624,7 @@ impl BargeInVad {
                 a.engine_pos = 0;
                 a.in_pos = 0;
                 a.origin_rt = None;
+                a.near.clear();
                 a.dtmf = DtmfDetector::new(a.info.rate());
                 if let Some(r) = a.resampler.as_mut() {
                     r.reset();
@@ -715,13 +786,37 @@ impl BargeInVad {
                     0.0
                 }
             };
-            a.last_prob = prob;
             let warming =
                 st.far_active && st.far_active_ns < u64::from(settings.warmup_ms) * 1_000_000;
             if st.far_active {
-                st.far_active_ns = st.far_active_ns.saturating_add(to_ns(frame_len as u64, er));
+                let frame_ns = (frame_len as u64)
+                    .mul_div_floor(1_000_000_000, er)
+                    .unwrap_or(0);
+                st.far_active_ns = st.far_active_ns.saturating_add(frame_ns);
             }
-            let prob = if warming { 0.0 } else { prob };
+            // Where this frame was in the input, undoing the resampler's delay.
+            let start16 = a.engine_pos.saturating_sub(a.res_delay);
+            let end16 = (a.engine_pos + frame_len as u64).saturating_sub(a.res_delay);
+            let (start, end) = (to_ns(start16, er), to_ns(end16, er));
+            // With the canceller's near-end values the guard lets a caller
+            // through; without them (another canceller, or none) it holds
+            // back every speech frame while the canceller warms up.
+            let near = near_share(&mut a.near, start, end);
+            if st.far_active && near.is_some_and(|d| d >= second::TRIGGER_DB) {
+                // The audio before this frame (which ends the history).
+                let n = a.history.len();
+                let from = n.saturating_sub(frame_len * (second::PRIME_FRAMES + 1));
+                a.prime.clear();
+                a.prime
+                    .extend(a.history.range(from..n.saturating_sub(frame_len)));
+                st.second.start(start, &a.prime);
+            }
+            let prob = match st.second.process(&a.frame_buf, start, near) {
+                Some(p2) => prob.max(p2),
+                None => prob,
+            };
+            a.last_prob = prob;
+            let prob = if warming && near.is_none() { 0.0 } else { prob };
             let level = 10.0 * audio::mean_square(&a.frame_buf).max(1e-12).log10();
             a.frame_buf.clear();
             let loud = st.far_active
@@ -736,11 +831,7 @@ impl BargeInVad {
                 }
                 a.residual.push_back(level);
             }
-            // Where this frame was in the input, undoing the resampler's delay.
-            let start16 = a.engine_pos.saturating_sub(a.res_delay);
             a.engine_pos += frame_len as u64;
-            let end16 = a.engine_pos.saturating_sub(a.res_delay);
-            let (start, end) = (to_ns(start16, er), to_ns(end16, er));
             let history = &a.history;
             let hist_start = a.history_start;
             let res_delay = a.res_delay;
@@ -754,6 +845,11 @@ impl BargeInVad {
                 prob,
                 far_active: st.far_active,
                 loud,
+                warming,
+                near: near.map(|db| NearEvidence {
+                    strict: db >= settings.near_end_db.max(NEAR_WARMUP_DB),
+                    loose: settings.near_end_db <= NEAR_END_OFF_DB || db >= settings.near_end_db,
+                }),
             };
             st.decider.push(&params, frame, hint, decisions);
             gst::trace!(
@@ -914,6 +1010,44 @@ fn refine_onset(
         at += ONSET_BLOCK as u64;
     }
     None
+}
+
+/// Adds the canceller's per-frame near-end values, on the running time.
+fn push_near(
+    ring: &mut VecDeque<(u64, u64, f64)>,
+    n: &protocol::NearEnd,
+    segment: &gst::FormattedSegment<gst::ClockTime>,
+) {
+    for (i, &db) in n.unexplained_db.iter().enumerate() {
+        let Some(pts) = n
+            .step
+            .checked_mul(i as u64)
+            .and_then(|o| n.start.checked_add(o))
+        else {
+            break;
+        };
+        let Some(rt) = segment.to_running_time(pts) else {
+            continue;
+        };
+        if ring.len() == NEAR_ENTRIES {
+            ring.pop_front();
+        }
+        let start = rt.nseconds();
+        ring.push_back((start, start.saturating_add(n.step.nseconds()), db));
+    }
+}
+
+/// Mean near-end share over the values that overlap [start, end); forgets
+/// older ones. None when the canceller said nothing about this time.
+fn near_share(ring: &mut VecDeque<(u64, u64, f64)>, start: u64, end: u64) -> Option<f64> {
+    while ring.front().is_some_and(|&(_, e, _)| e <= start) {
+        ring.pop_front();
+    }
+    let (sum, n) = ring
+        .iter()
+        .take_while(|&&(s, _, _)| s < end)
+        .fold((0.0, 0u32), |(sum, n), &(_, _, db)| (sum + db, n + 1));
+    (n > 0).then(|| sum / f64::from(n))
 }
 
 /// What a fast onset must beat: the loudest recent residual level, raised by

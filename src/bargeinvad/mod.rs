@@ -9,6 +9,7 @@ pub mod decision;
 pub mod dtmf;
 pub mod engine;
 mod imp;
+mod second;
 
 glib::wrapper! {
     pub struct BargeInVad(ObjectSubclass<imp::BargeInVad>)

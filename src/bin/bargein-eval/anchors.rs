@@ -29,6 +29,7 @@ pub const PIPECAT: &[(&str, &str)] = &[
     // The frameworks' policies on our detector, without our additions.
     ("warmup-ms", "0"),
     ("onset-db", "0"),
+    ("near-end-db", "-60"),
 ];
 
 /// LiveKit Agents defaults: Silero activation 0.5, min speech 50 ms, min
@@ -42,6 +43,7 @@ pub const LIVEKIT: &[(&str, &str)] = &[
     // Its own 3 s guard is applied when scoring (`LIVEKIT_WARMUP_S`).
     ("warmup-ms", "0"),
     ("onset-db", "0"),
+    ("near-end-db", "-60"),
 ];
 /// LiveKit ignores interruptions during the first this-many seconds the agent
 /// speaks in a session (its echo canceller warming up).
@@ -117,6 +119,8 @@ pub fn decide_binary(
             prob: if a { 1.0 } else { 0.0 },
             far_active: true,
             loud: false,
+            warming: false,
+            near: None,
         };
         decider.push(&params, frame, || start, &mut out);
     }

@@ -627,17 +627,26 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
         .map_err(|_| anyhow!("levels is not an appsink"))?;
     let levels = attach_levels(&sink, rate);
     let probs: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
+    let nears: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
     if plan.dump.is_some() && !plan.vads.is_empty() {
         let vad = element(&pipeline, "vad0")?;
         let store = probs.clone();
         if let Some(pad) = vad.static_pad("src") {
             let v2 = vad.clone();
+            let nstore = nears.clone();
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                 if let Some(gst::PadProbeData::Buffer(b)) = &info.data
                     && let Some(pts) = b.pts()
                     && let Ok(mut g) = store.lock()
                 {
                     g.push((secs(pts), v2.property::<f64>("probability")));
+                    if let Some(Ok(n)) = protocol::NearEnd::from_buffer(b)
+                        && let Ok(mut g) = nstore.lock()
+                    {
+                        for (i, db) in n.unexplained_db.iter().enumerate() {
+                            g.push((secs(n.start) + i as f64 * secs(n.step), *db));
+                        }
+                    }
                 }
                 gst::PadProbeReturn::Ok
             });
@@ -674,7 +683,10 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
     if let Some(dir) = &plan.dump {
         use std::fmt::Write as _;
         let probs = probs.lock().map_err(|_| anyhow!("probs"))?;
-        let mut text = String::from("t,p,out_db,mic_db,far_db\n");
+        let nears = nears.lock().map_err(|_| anyhow!("nears"))?;
+        let mut text = String::from("t,p,out_db,mic_db,far_db,near_db\n");
+        let mut kn = 0;
+        let mut near = f64::NAN;
         let db = |e: f64| 10.0 * e.max(1e-12).log10();
         let mut k = 0;
         let mut p = 0.0;
@@ -684,9 +696,13 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
                 p = probs[k].1;
                 k += 1;
             }
+            while kn < nears.len() && nears[kn].0 < t - 1e-6 {
+                near = nears[kn].1;
+                kn += 1;
+            }
             let _ = writeln!(
                 text,
-                "{t:.2},{p:.3},{:.1},{:.1},{:.1}",
+                "{t:.2},{p:.3},{:.1},{:.1},{:.1},{near:.1}",
                 db(*o),
                 db(mic_e.get(i).copied().unwrap_or(0.0)),
                 db(far_e.get(i).copied().unwrap_or(0.0))
