@@ -48,6 +48,10 @@ fn with_watchdog<T: Send + 'static>(
     limit: Duration,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
+    // Under valgrind (scripts/leakcheck.sh) everything runs hundreds of
+    // times slower: `BARGEIN_WATCHDOG_SCALE` stretches the limit to match.
+    let scale: u32 = env_number("BARGEIN_WATCHDOG_SCALE").unwrap_or(1);
+    let limit = limit.saturating_mul(scale.max(1));
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
         let _ = tx.send(f());
@@ -65,6 +69,34 @@ fn with_watchdog<T: Send + 'static>(
             panic!("{what}: no progress in {limit:?} (deadlock?)")
         }
     }
+}
+
+/// A number from the environment. One that does not parse fails the test
+/// instead of quietly running another size.
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+    )
+}
+
+/// The size of a fuzz test: its seeds and operations per seed.
+/// `BARGEIN_FUZZ_SCALE` (default 1) multiplies the operations per seed and
+/// `BARGEIN_FUZZ_SEEDS` replaces the number of seeds, so that the leak check
+/// can run a reduced fuzz under valgrind (hundreds of times slower) and a
+/// deeper search can run more.
+fn fuzz_size(seeds: u64, ops: usize) -> (std::ops::RangeInclusive<u64>, usize) {
+    let scale: f64 = env_number("BARGEIN_FUZZ_SCALE").unwrap_or(1.0);
+    assert!(
+        scale.is_finite() && scale > 0.0,
+        "BARGEIN_FUZZ_SCALE must be positive"
+    );
+    let seeds: u64 = env_number("BARGEIN_FUZZ_SEEDS").unwrap_or(seeds).max(1);
+    // A few dozen operations at least: the tests check that most pushes
+    // were taken, which says little over a handful.
+    let ops = ((ops as f64 * scale).round() as usize).max(30);
+    (1..=seeds, ops)
 }
 
 /// Error messages that mean a panic inside an element (gstreamer-rs turns
@@ -350,18 +382,20 @@ fn fuzz_filter(factory: &str, seed: u64, ops: usize) {
 
 #[test]
 fn fuzz_bargeinvad() {
-    for seed in 1..=4 {
+    let (seeds, ops) = fuzz_size(4, 400);
+    for seed in seeds {
         with_watchdog("bargeinvad fuzz", Duration::from_secs(300), move || {
-            fuzz_filter("bargeinvad", seed, 400)
+            fuzz_filter("bargeinvad", seed, ops)
         });
     }
 }
 
 #[test]
 fn fuzz_ttsducker() {
-    for seed in 1..=6 {
+    let (seeds, ops) = fuzz_size(6, 400);
+    for seed in seeds {
         with_watchdog("ttsducker fuzz", Duration::from_secs(300), move || {
-            fuzz_filter("ttsducker", seed, 400)
+            fuzz_filter("ttsducker", seed, ops)
         });
     }
 }
@@ -449,14 +483,41 @@ fn fuzz_aec(seed: u64, ops: usize) {
     }
 
     let far_rng_seed = rng.next();
-    let far_thread = std::thread::spawn(move || {
-        let mut rng = Rng::new(far_rng_seed);
-        let accepted = ops_on(&mut far, &mut rng, far_fmt, ops, false);
-        // The far end ends for good: the near end must not wait for it.
-        far.push_event(gst::event::Eos::new());
-        (far, accepted)
-    });
+    let far_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let far_thread = {
+        let far_done = far_done.clone();
+        std::thread::spawn(move || {
+            let mut rng = Rng::new(far_rng_seed);
+            let accepted = ops_on(&mut far, &mut rng, far_fmt, ops, false);
+            // The far end ends for good: the near end must not wait for it.
+            far.push_event(gst::event::Eos::new());
+            far_done.store(true, std::sync::atomic::Ordering::SeqCst);
+            (far, accepted)
+        })
+    };
     let near_accepted = ops_on(&mut near, &mut rng, near_fmt, ops, true);
+    // The far end's audio is taken only once the near end reaches its time
+    // (backpressure, as designed), so a far thread whose stream jumped ahead
+    // blocks until the microphone gets there. The near thread finishing
+    // first must not leave it blocked for good (the test hung so: seed 2 at
+    // 30 operations, every time; at any size when the threads' timing
+    // put the near end's last operation first): the microphone goes on,
+    // past anything the far fuzz can reach (u64::MAX / 2, plus a GAP of
+    // 100 000 s, plus a segment base), until the far thread is done.
+    near.push_event(gst::event::Caps::new(&caps_f32(16000, 1)));
+    near.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    // In frames at 16 kHz.
+    let beyond = (u64::MAX / 2 / 1_000_000_000 + 200_000) * 16000;
+    let mut catch_up = 0u64;
+    while !far_done.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = near.push(buffer_f32(&[0.0; 160], 1, 16000, beyond + catch_up * 160));
+        catch_up += 1;
+        while near.try_pull().is_some() {}
+        while near.try_pull_event().is_some() {}
+        while near.try_pull_upstream_event().is_some() {}
+    }
     let (far, far_accepted) = far_thread.join().expect("far thread");
     // Most pushes must have been taken: a fuzz that only hits a refusing
     // element tests nothing.
@@ -518,9 +579,10 @@ fn fuzz_aec(seed: u64, ops: usize) {
 
 #[test]
 fn fuzz_bargeinaec() {
-    for seed in 1..=4 {
+    let (seeds, ops) = fuzz_size(4, 300);
+    for seed in seeds {
         with_watchdog("bargeinaec fuzz", Duration::from_secs(300), move || {
-            fuzz_aec(seed, 300)
+            fuzz_aec(seed, ops)
         });
     }
 }
@@ -1305,9 +1367,10 @@ fn audio_caps_supported(caps: &gst::Caps) -> bool {
 
 #[test]
 fn fuzz_callbarge() {
-    for seed in 1..=4 {
+    let (seeds, ops) = fuzz_size(4, 300);
+    for seed in seeds {
         with_watchdog("callbarge fuzz", Duration::from_secs(300), move || {
-            fuzz_call(seed, 300)
+            fuzz_call(seed, ops)
         });
     }
 }
