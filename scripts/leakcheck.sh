@@ -46,7 +46,9 @@ if not re.search(r"test result: ok\. 1 passed", out):
 blocks = re.split(r"\n==\d+== \n", text)
 ours = total = 0
 for b in blocks:
-    m = re.search(r"([\d,]+) bytes in [\d,]+ blocks are definitely lost", b)
+    # "N bytes in …" or, when it holds other lost blocks, "N (D direct, I
+    # indirect) bytes in …": count both.
+    m = re.search(r"([\d,]+) (?:\([\d,]+ direct, [\d,]+ indirect\) )?bytes in [\d,]+ blocks are definitely lost", b)
     if not m:
         continue
     n = int(m.group(1).replace(",", ""))
