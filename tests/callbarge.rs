@@ -229,6 +229,57 @@ fn properties_and_pads_match_the_design() {
     assert_eq!(el.property::<u32>("rate"), 16000);
 }
 
+/// Weak references to a party's pad on the bin and to the mixer pad behind
+/// it.
+fn party_pad_refs(el: &gst::Element, party: &str) -> [gst::glib::WeakRef<gst::Pad>; 2] {
+    let ghost = el
+        .static_pad(party)
+        .and_downcast::<gst::GhostPad>()
+        .expect("party ghost pad");
+    let target = ghost.target().expect("mixer pad behind the ghost");
+    [ghost.upcast::<gst::Pad>().downgrade(), target.downgrade()]
+}
+
+#[test]
+fn released_party_pads_are_freed() {
+    init();
+    // Each party that ever joined a call used to keep its mixer pad (and the
+    // sticky events on it) alive for good: a leak per party per call.
+    let el = gst::ElementFactory::make("callbarge").build().unwrap();
+    for party in ["customer", "agent", "supervisor"] {
+        let pad = el.request_pad_simple(party).expect("party pad");
+        let refs = party_pad_refs(&el, party);
+        el.release_request_pad(&pad);
+        drop(pad);
+        for (r, what) in refs.iter().zip(["ghost", "mixer"]) {
+            assert!(r.upgrade().is_none(), "{party}: {what} pad still alive");
+        }
+    }
+    // The same after a call: harnesses request the pads, stream, and
+    // release them at teardown.
+    let mut h = gst_check::Harness::with_padnames("callbarge", Some("customer"), Some("to_agent"));
+    h.set_src_caps(caps_f32(16000, 1));
+    h.play();
+    let el = h.element().unwrap();
+    let refs = party_pad_refs(&el, "customer");
+    for i in 0..10u64 {
+        let x = voice(Party::Customer, 16000, i * 160, 160);
+        assert_eq!(
+            h.push(buffer_f32(&x, 1, 16000, i * 160)),
+            Ok(gst::FlowSuccess::Ok)
+        );
+    }
+    h.push_event(gst::event::Eos::new());
+    drop(h);
+    drop(el);
+    for (r, what) in refs.iter().zip(["ghost", "mixer"]) {
+        assert!(
+            r.upgrade().is_none(),
+            "after a call: {what} pad still alive"
+        );
+    }
+}
+
 #[test]
 fn every_mode_routes_as_the_table_says() {
     for mode in MODES {

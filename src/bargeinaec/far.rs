@@ -8,6 +8,10 @@ use std::collections::VecDeque;
 
 /// How much far-end audio is kept ahead of the near end. A TTS that runs
 /// further ahead than this loses its oldest audio (counted in `dropped`).
+/// It does not bound the drift `offset`: the ring holds what the far end is
+/// ahead of the reference handed out, not of the near end's running time,
+/// so a reference handed out a minute late still needs only that (see
+/// `an_offset_of_minutes_does_not_grow_the_ring`).
 const MAX_SECONDS: usize = 3;
 /// Jumps in the far end's timestamps larger than this restart the timeline.
 const MAX_GAP_SECONDS: i64 = 2;
@@ -33,9 +37,11 @@ pub struct FarReference {
     pub dropped: u64,
     /// How much later than its running time the reference is handed out,
     /// in ring samples: follows a microphone clock that drifts against the
-    /// playback clock (see `shift`). Negative when the microphone clock is
-    /// the slower one: the echo then comes earlier than the audio's running
-    /// time, and the reference has to be handed out ahead of it.
+    /// playback clock (see `shift`); 3.6 s per hour at 0.1 %, for as long as
+    /// the call lasts (a number, not a buffer). Negative when the microphone
+    /// clock is the slower one: the echo then comes earlier than the audio's
+    /// running time, and the reference has to be handed out ahead of it, as
+    /// far as the far end arrives ahead.
     offset: i64,
     /// Smallest lookahead (see `lookahead`) seen by `take` since the last
     /// `take_lead_min`, over frames the far end was playing in.
@@ -543,6 +549,71 @@ mod tests {
         let mut out = vec![0.0; 160];
         assert!(far.take(490 * MS, &mut out));
         assert_eq!(out[..], input[..160]);
+    }
+
+    /// A microphone clock fast against the playback clock, far enough for
+    /// the offset to pass a minute (0.1 % takes 17 hours to get there; 5 %
+    /// here, 22 minutes of audio). The reference is pulled as bargeinaec
+    /// pulls it (until it covers the frame plus 250 ms, from a far end that
+    /// could deliver far more) and moved later whenever the echo has slid
+    /// 150 ms, as its drift follower does. The ring holds what is pulled
+    /// beyond the frame and the silence of the last move, never the offset:
+    /// nothing is dropped, memory stays where it was at the start, and every
+    /// sample handed out is the far end's at its place.
+    #[test]
+    fn an_offset_of_minutes_does_not_grow_the_ring() {
+        const RATE: i64 = 16000;
+        const FRAME: i64 = 160;
+        let value = |q: i64| q.rem_euclid(1 << 20) as f32;
+        let ns = |samples: i64| samples as u64 * 1_000_000_000 / RATE as u64;
+        let mut far = FarReference::new(RATE as u32, RATE as u32, 1).unwrap();
+        let (spare, slide) = (RATE / 4, RATE * 150 / 1000);
+        let mut pulled = 0i64;
+        let mut out = vec![0.0; FRAME as usize];
+        let (mut longest, mut moves, mut exact) = (0, 0, 0);
+        let frames = 130_000i64;
+        for k in 0..frames {
+            let m = k * FRAME; // the microphone's label
+            let d = m - m * 100 / 105; // how far it runs ahead of the far end
+            if d - far.offset() > slide {
+                far.shift(d - far.offset());
+                moves += 1;
+            }
+            while far.lookahead(ns(m + FRAME)).is_none_or(|l| l < spare) {
+                let chunk: Vec<f32> = (pulled..pulled + FRAME).map(value).collect();
+                far.push(Some(ns(pulled)), &chunk, 0);
+                pulled += FRAME;
+            }
+            far.take(ns(m), &mut out);
+            longest = longest.max(far.ring.len());
+            let at = m - far.offset();
+            for (i, v) in out.iter().enumerate() {
+                assert!(
+                    *v == 0.0 || *v == value(at + i as i64),
+                    "frame {k} (offset {} s), sample {i}: {v}",
+                    far.offset() / RATE
+                );
+            }
+            if out
+                .iter()
+                .enumerate()
+                .all(|(i, v)| *v == value(at + i as i64))
+            {
+                exact += 1;
+            }
+        }
+        assert!(far.offset() > 60 * RATE, "offset {}", far.offset());
+        assert!(moves > 400);
+        assert_eq!(far.dropped, 0);
+        assert!(
+            (longest as i64) <= spare + 2 * FRAME + slide + RATE / 100,
+            "the ring grew to {longest} samples"
+        );
+        // Only the silence after each move is not the far end.
+        assert!(
+            exact > frames * 95 / 100,
+            "{exact} of {frames} frames exact"
+        );
     }
 
     #[test]
