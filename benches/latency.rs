@@ -193,7 +193,7 @@ fn dump(
     const FRAME: usize = 512;
     let db = |v: &[f32]| 10.0 * (gstbargein::audio::mean_square(v).max(1e-12)).log10();
     let mut out = format!(
-        "# seed {seed} near {near:?} onset {}\nt,p,clean_db,mic_db,far_db\n",
+        "# seed {seed} near {near:?} onset {}\nt,p,clean_db,mic_db,far_db,near_db\n",
         onset.map_or(-1.0, secs)
     );
     let mut probs = run.probability.iter().peekable();
@@ -208,9 +208,17 @@ fn dump(
             probs.next();
         }
         let r = k * FRAME..((k + 1) * FRAME).min(run.mic.len());
+        let start = end - FRAME as f64 / f64::from(closed_loop::RATE);
+        let near: Vec<f64> = run
+            .near_db
+            .iter()
+            .filter(|(t, _)| (start..end).contains(t))
+            .map(|&(_, v)| v)
+            .collect();
+        let near = near.iter().sum::<f64>() / near.len().max(1) as f64;
         let _ = writeln!(
             out,
-            "{:.3},{p:.4},{:.1},{:.1},{:.1}",
+            "{:.3},{p:.4},{:.1},{:.1},{:.1},{near:.1}",
             end,
             db(c),
             db(&run.mic[r.clone()]),

@@ -47,14 +47,19 @@ const FAR_MEAN_SMOOTHING: f32 = 0.01;
 const FREE_FRAMES: u32 = 50;
 const CLIP: f32 = 1.0;
 /// Power counted as explained: this many times the echo estimate, plus this
-/// many times the noise floor (estimates are rough: a few dB either way).
+/// many times the noise floor. Estimates are rough: a few dB either way for
+/// the echo; the floor is a minimum, and steady noise in a band of three FFT
+/// bins swings above it (white noise alone reads a median of −12 dB
+/// unexplained, 90 % below −9 dB). A margin of 4 on the floor cost 2 of 100
+/// callers on the evaluation corpus for one false interruption fewer.
 const ECHO_MARGIN: f32 = 2.0;
 const NOISE_MARGIN: f32 = 2.0;
-/// Noise floor: minimum of the smoothed unexplained power over the last
-/// `FLOOR_BLOCKS` blocks of `FLOOR_BLOCK` frames (1.5 s).
+/// Noise floor: minimum of the smoothed microphone power over the last
+/// `FLOOR_BLOCKS` blocks of `FLOOR_BLOCK` frames (1.5 s): speech, and its
+/// echo, pause within that time.
 const FLOOR_BLOCK: u32 = 15;
 const FLOOR_BLOCKS: usize = 10;
-const FLOOR_SMOOTHING: f32 = 0.3;
+const FLOOR_SMOOTHING: f32 = 0.1;
 /// Frames whose excess and total power are summed before the ratio.
 const SMOOTH: usize = 3;
 /// What "nothing unexplained" reads as.
@@ -221,12 +226,14 @@ impl NearEndDetector {
             }
             let y = self.mic_bands[b];
 
-            // The noise floor follows what the echo does not explain.
-            let rest = (y - echo).max(0.0);
+            // The noise floor: the microphone's own minimum. (Taken after
+            // subtracting the echo estimate it came out too low wherever the
+            // model overshoots, and the room's noise then looked like a
+            // caller as soon as the prompt paused.)
             if !self.started {
-                self.smoothed[b] = rest;
+                self.smoothed[b] = y;
             } else {
-                self.smoothed[b] += FLOOR_SMOOTHING * (rest - self.smoothed[b]);
+                self.smoothed[b] += FLOOR_SMOOTHING * (y - self.smoothed[b]);
             }
             self.block_min[b] = self.block_min[b].min(self.smoothed[b]);
 

@@ -52,6 +52,8 @@ pub struct LoopRun {
     pub cleaned: Vec<f32>,
     /// (seconds, speech probability) per buffer out of bargeinvad.
     pub probability: Vec<(f64, f64)>,
+    /// (seconds, dB) per 10 ms frame: bargeinaec's near-end share.
+    pub near_db: Vec<(f64, f64)>,
     pub events: Vec<Event>,
     pub heard_text: Option<String>,
 }
@@ -162,8 +164,10 @@ pub fn run(scene: &LoopScene) -> Result<LoopRun, String> {
     }
     // The detector's probability, sampled as each buffer leaves it.
     let probability = Arc::new(Mutex::new(Vec::new()));
+    let near_db = Arc::new(Mutex::new(Vec::new()));
     {
         let probability = probability.clone();
+        let near_db = near_db.clone();
         let vad2 = vad.clone();
         vad.static_pad("src").ok_or("vad src")?.add_probe(
             gst::PadProbeType::BUFFER,
@@ -173,6 +177,12 @@ pub fn run(scene: &LoopScene) -> Result<LoopRun, String> {
                 {
                     let p: f64 = vad2.property("probability");
                     probability.lock().unwrap().push((secs(pts), p));
+                    if let Some(Ok(n)) = gstbargein::protocol::NearEnd::from_buffer(b) {
+                        let mut g = near_db.lock().unwrap();
+                        for (i, v) in n.unexplained_db.iter().enumerate() {
+                            g.push((secs(n.start) + i as f64 * secs(n.step), *v));
+                        }
+                    }
                 }
                 gst::PadProbeReturn::Ok
             },
@@ -294,11 +304,13 @@ pub fn run(scene: &LoopScene) -> Result<LoopRun, String> {
     }
     events.sort_by_key(|e| e.t);
     let probability = std::mem::take(&mut *probability.lock().unwrap());
+    let near_db = std::mem::take(&mut *near_db.lock().unwrap());
     Ok(LoopRun {
         heard: heard.take(),
         mic: mic.take(),
         cleaned: cleaned.take(),
         probability,
+        near_db,
         events,
         heard_text,
     })
