@@ -375,6 +375,16 @@ fn far_end_threshold_applies_only_while_the_far_end_plays() {
     assert_eq!(ended.stages(), ["tentative", "confirmed"]);
 }
 
+/// What bargeinaec says when a prompt starts playing into a room.
+fn prompt_playing() -> protocol::FarActivity {
+    protocol::FarActivity {
+        active: true,
+        level_db: -20.0,
+        converged: false,
+        echo: true,
+    }
+}
+
 /// A caller who barges in 1 s into the call's first prompt, while the echo
 /// canceller warms up: heard when bargeinaec says the microphone holds
 /// near-end power, ignored until the warm-up ends without that measurement,
@@ -383,12 +393,7 @@ fn far_end_threshold_applies_only_while_the_far_end_plays() {
 fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
     let rate = 16000;
     let (x, onset) = speech_after_silence(rate);
-    let far = protocol::FarActivity {
-        active: true,
-        level_db: -20.0,
-        converged: false,
-        echo: true,
-    };
+    let far = prompt_playing();
     let start_far = |h: &mut gst_check::Harness| assert!(h.push_event(far.downstream_event()));
     let confirmed = |out: &Out| -> Vec<f64> {
         out.bargeins()
@@ -442,12 +447,7 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
 fn the_warm_up_holds_when_the_stream_starts_late() {
     let rate = 16000;
     let (x, _) = speech_after_silence(rate);
-    let far = protocol::FarActivity {
-        active: true,
-        level_db: -20.0,
-        converged: false,
-        echo: true,
-    };
+    let far = prompt_playing();
     let late = gst::ClockTime::from_seconds(20);
     let out = run_vad(&x, rate, false, &[], |h| {
         let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();

@@ -365,27 +365,35 @@ mod tests {
         feed_frames(&frames, far)
     }
 
-    /// (probability, loud) per 32 ms frame.
-    fn feed_frames(frames: &[(f64, bool)], far: bool) -> Vec<(u64, Decision)> {
+    /// (probability, far end active, loud, warming, near-end evidence) per
+    /// 32 ms frame, from time 0.
+    type Spec = (f64, bool, bool, bool, Option<NearEvidence>);
+
+    fn run_frames(specs: impl IntoIterator<Item = Spec>) -> Vec<(u64, Decision)> {
         let p = params();
         let mut d = Decider::default();
         let mut all = Vec::new();
-        for (i, &(prob, loud)) in frames.iter().enumerate() {
+        for (i, (prob, far_active, loud, warming, near)) in specs.into_iter().enumerate() {
             let mut out = Vec::new();
             let s = i as u64 * F;
             let frame = Frame {
                 start: s,
                 end: s + F,
                 prob,
-                far_active: far,
+                far_active,
                 loud,
-                warming: false,
-                near: None,
+                warming,
+                near,
             };
             d.push(&p, frame, || s, &mut out);
             all.extend(out.into_iter().map(|o| (i as u64, o)));
         }
         all
+    }
+
+    /// (probability, loud) per 32 ms frame.
+    fn feed_frames(frames: &[(f64, bool)], far: bool) -> Vec<(u64, Decision)> {
+        run_frames(frames.iter().map(|&(p, loud)| (p, far, loud, false, None)))
     }
 
     fn kinds(v: &[(u64, Decision)]) -> Vec<&'static str> {
@@ -561,25 +569,15 @@ mod tests {
     /// (probability, warming, strict, loose) per 32 ms frame, far end playing,
     /// with the canceller's near-end evidence.
     fn feed_guarded(frames: &[(f64, bool, bool, bool)]) -> Vec<(u64, Decision)> {
-        let p = params();
-        let mut d = Decider::default();
-        let mut all = Vec::new();
-        for (i, &(prob, warming, strict, loose)) in frames.iter().enumerate() {
-            let mut out = Vec::new();
-            let s = i as u64 * F;
-            let frame = Frame {
-                start: s,
-                end: s + F,
-                prob,
-                far_active: true,
-                loud: false,
+        run_frames(frames.iter().map(|&(p, warming, strict, loose)| {
+            (
+                p,
+                true,
+                false,
                 warming,
-                near: Some(NearEvidence { strict, loose }),
-            };
-            d.push(&p, frame, || s, &mut out);
-            all.extend(out.into_iter().map(|o| (i as u64, o)));
-        }
-        all
+                Some(NearEvidence { strict, loose }),
+            )
+        }))
     }
 
     fn confirmed_at(v: &[(u64, Decision)]) -> Option<u64> {
