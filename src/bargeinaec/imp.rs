@@ -1428,11 +1428,13 @@ impl BargeInAec {
             let meta = protocol::NearEnd {
                 start: near_start,
                 step: near.frames_to_time(near.spf as u64),
-                unexplained_db: near.near_db.clone(),
+                unexplained_db: std::mem::take(&mut near.near_db),
             };
             if let Err(e) = meta.attach(b) {
                 gst::warning!(CAT, imp = self, "Could not attach the near-end meta: {e}");
             }
+            // Handed back, so the next buffer reuses its allocation.
+            near.near_db = meta.unexplained_db;
         }
         near.emitted += out_frames as u64;
         near.acc.drain(..frames * n);
