@@ -14,6 +14,7 @@ pub mod audio;
 pub mod bargeinaec;
 pub mod bargeinvad;
 pub mod callbarge;
+pub mod denormals;
 pub mod protocol;
 pub mod ttsducker;
 

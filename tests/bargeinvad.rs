@@ -524,3 +524,19 @@ fn property_defaults() {
     assert_eq!(el.property::<f64>("near-end-db"), -16.0);
     assert_eq!(el.property::<Option<String>>("model-path"), None);
 }
+
+/// The detector flushes subnormals to zero while it works (they slowed the
+/// chain by a third) but the thread belongs to whoever pushed: its float
+/// mode must be as it was once the buffer is through.
+#[test]
+fn the_pushing_thread_keeps_its_float_mode() {
+    let subnormal = || std::hint::black_box(f32::MIN_POSITIVE) * std::hint::black_box(0.5);
+    assert!(subnormal() > 0.0);
+    let (x, _) = speech_after_silence(16000);
+    let out = run_vad(&x, 16000, false, &[], |_| {});
+    assert!(!out.bargeins().is_empty(), "the detector ran on the speech");
+    assert!(
+        subnormal() > 0.0,
+        "bargeinvad left flush-to-zero set on the pushing thread"
+    );
+}

@@ -14,6 +14,7 @@ use super::far::FarReference;
 use super::gate::EchoGate;
 use super::nearend::NearEndDetector;
 use crate::audio;
+use crate::denormals::FlushDenormals;
 use crate::protocol::{self, Structure};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -1263,6 +1264,7 @@ impl BargeInAec {
         let Some(near) = state.near.as_mut() else {
             return;
         };
+        let _flush = FlushDenormals::new();
         let channels = near.channels();
         let n = near.spf * channels;
         let real_frames = near.acc.len() / channels;

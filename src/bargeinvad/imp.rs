@@ -16,6 +16,7 @@ use super::dtmf::DtmfDetector;
 use super::engine::{self, ENGINE_RATE, Silero, VadEngine};
 use super::second::{self, SecondOpinion};
 use crate::audio;
+use crate::denormals::FlushDenormals;
 use crate::protocol::{self, Structure};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -648,6 +649,7 @@ impl BargeInVad {
         decisions: &mut Vec<Decision>,
         keys: &mut Vec<(char, u64, u64)>,
     ) -> Result<(u8, bool, bool), gst::FlowError> {
+        let _flush = FlushDenormals::new();
         let a = st.analysis.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
         let bpf = a.info.bpf() as usize;
         if bpf == 0 || !data.len().is_multiple_of(bpf) {
