@@ -613,10 +613,14 @@ impl NearEnd {
         });
     }
 
-    /// Adds the meta to `buffer` (which must be writable).
+    /// Puts the meta on `buffer` (which must be writable), replacing one
+    /// already there: a buffer describes its frames once.
     pub fn attach(&self, buffer: &mut gst::BufferRef) -> Result<(), gst::glib::BoolError> {
         Self::register();
-        let mut meta = gst::meta::CustomMeta::add(buffer, Self::META)?;
+        let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, Self::META) {
+            Ok(m) => m,
+            Err(_) => gst::meta::CustomMeta::add(buffer, Self::META)?,
+        };
         let s = meta.mut_structure();
         s.set("start", self.start.nseconds());
         s.set("step", self.step.nseconds());

@@ -254,6 +254,24 @@ fn near_end_meta_roundtrips_and_survives_conversion() {
     assert_eq!(NearEnd::from_buffer(&buf), Some(Ok(meta.clone())));
     let copy = buf.copy();
     assert_eq!(NearEnd::from_buffer(&copy), Some(Ok(meta.clone())));
+    // A second attach replaces the values instead of stacking a second meta.
+    let mut twice = buffer_f32(&[0.0; 480], 1, 16000, 0);
+    let other = NearEnd {
+        unexplained_db: vec![-1.0],
+        ..meta.clone()
+    };
+    meta.attach(twice.make_mut()).expect("attach");
+    other.attach(twice.make_mut()).expect("attach again");
+    assert_eq!(NearEnd::from_buffer(&twice), Some(Ok(other)));
+    gst::meta::CustomMeta::from_mut_buffer(twice.make_mut(), NearEnd::META)
+        .expect("the meta")
+        .remove()
+        .expect("removable");
+    assert_eq!(
+        NearEnd::from_buffer(&twice),
+        None,
+        "a second meta was stacked"
+    );
     assert_eq!(
         NearEnd::from_buffer(&buffer_f32(&[0.0; 16], 1, 16000, 0)),
         None

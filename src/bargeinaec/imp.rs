@@ -1629,15 +1629,69 @@ fn from_f32(samples: &[f32], format: gst_audio::AudioFormat) -> gst::Buffer {
     gst::Buffer::from_mut_slice(bytes)
 }
 
-/// Joins two contiguous output buffers into one.
+/// Joins two contiguous output buffers into one. Buffer memory is joined by
+/// GStreamer but metas are not: the near-end values of both are kept, in
+/// order, or the detector would lose the second buffer's frames.
 fn append(first: gst::Buffer, second: gst::Buffer) -> gst::Buffer {
     let pts = first.pts();
     let dur = first.duration().zip(second.duration()).map(|(a, b)| a + b);
+    let near = match (
+        protocol::NearEnd::from_buffer(&first),
+        protocol::NearEnd::from_buffer(&second),
+    ) {
+        (Some(Ok(mut a)), Some(Ok(b))) => {
+            a.unexplained_db.extend(b.unexplained_db);
+            Some(a)
+        }
+        (None, Some(Ok(b))) => Some(b),
+        _ => None,
+    };
     let mut joined = first;
     joined.append(second);
     if let Some(b) = joined.get_mut() {
         b.set_pts(pts);
         b.set_duration(dur);
+        if let Some(near) = near {
+            // Attaching can only fail if the meta cannot be registered, which
+            // the first buffer's meta already proved it could.
+            let _ = near.attach(b);
+        }
     }
     joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_near(samples: usize, pts_ms: u64, values: &[f64]) -> gst::Buffer {
+        let mut buf = gst::Buffer::with_size(samples * 4).expect("buffer");
+        let b = buf.get_mut().expect("writable");
+        b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
+        b.set_duration(gst::ClockTime::from_mseconds(samples as u64 / 16));
+        protocol::NearEnd {
+            start: gst::ClockTime::from_mseconds(pts_ms),
+            step: gst::ClockTime::from_mseconds(10),
+            unexplained_db: values.to_vec(),
+        }
+        .attach(b)
+        .expect("meta");
+        buf
+    }
+
+    #[test]
+    fn a_merged_buffer_keeps_the_near_end_values_of_both() {
+        gst::init().expect("gst");
+        let joined = append(
+            with_near(320, 0, &[-1.0, -2.0]),
+            with_near(160, 20, &[-3.0]),
+        );
+        assert_eq!(joined.size(), 480 * 4);
+        assert_eq!(joined.duration(), Some(gst::ClockTime::from_mseconds(30)));
+        let near = protocol::NearEnd::from_buffer(&joined)
+            .expect("meta kept")
+            .expect("well formed");
+        assert_eq!(near.start, gst::ClockTime::ZERO);
+        assert_eq!(near.unexplained_db, vec![-1.0, -2.0, -3.0]);
+    }
 }
