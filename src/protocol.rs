@@ -597,6 +597,19 @@ pub struct NearEnd {
     /// Length of each frame.
     pub step: gst::ClockTime,
     pub unexplained_db: Vec<f64>,
+    /// Keypad tones heard on the line before echo cancellation (where
+    /// AEC3's suppressor has not yet cut a tone of the pair), with the PTS
+    /// of their onset and of their recognition. `None`: the canceller does
+    /// not listen for keys, and the detector must do it on its own input.
+    pub keys: Option<Vec<LineKey>>,
+}
+
+/// A key `bargeinaec` recognised on its input (see `NearEnd::keys`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineKey {
+    pub digit: String,
+    pub onset: gst::ClockTime,
+    pub detected: gst::ClockTime,
 }
 
 impl NearEnd {
@@ -628,6 +641,25 @@ impl NearEnd {
             "unexplained-db",
             gst::Array::new(self.unexplained_db.iter().copied()),
         );
+        match &self.keys {
+            Some(keys) => {
+                s.set(
+                    "dtmf-digits",
+                    gst::Array::new(keys.iter().map(|k| k.digit.clone())),
+                );
+                s.set(
+                    "dtmf-onsets",
+                    gst::Array::new(keys.iter().map(|k| k.onset.nseconds())),
+                );
+                s.set(
+                    "dtmf-detected",
+                    gst::Array::new(keys.iter().map(|k| k.detected.nseconds())),
+                );
+            }
+            None => {
+                s.remove_fields(["dtmf-digits", "dtmf-onsets", "dtmf-detected"]);
+            }
+        }
         Ok(())
     }
 
@@ -647,10 +679,46 @@ impl NearEnd {
                         .map_err(|_| ParseError::BadField("unexplained-db"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let keys = if s.has_field("dtmf-digits") {
+                let list = |field: &'static str| -> Result<Vec<gst::glib::SendValue>, ParseError> {
+                    Ok(get::<gst::Array>(s, field)?.iter().cloned().collect())
+                };
+                let (digits, onsets, detected) = (
+                    list("dtmf-digits")?,
+                    list("dtmf-onsets")?,
+                    list("dtmf-detected")?,
+                );
+                if digits.len() != onsets.len() || digits.len() != detected.len() {
+                    return Err(ParseError::BadField("dtmf-digits"));
+                }
+                let time = |v: &gst::glib::SendValue, field: &'static str| {
+                    v.get::<u64>()
+                        .map(gst::ClockTime::from_nseconds)
+                        .map_err(|_| ParseError::BadField(field))
+                };
+                let keys = digits
+                    .iter()
+                    .zip(&onsets)
+                    .zip(&detected)
+                    .map(|((d, o), t)| {
+                        Ok(LineKey {
+                            digit: d
+                                .get::<String>()
+                                .map_err(|_| ParseError::BadField("dtmf-digits"))?,
+                            onset: time(o, "dtmf-onsets")?,
+                            detected: time(t, "dtmf-detected")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ParseError>>()?;
+                Some(keys)
+            } else {
+                None
+            };
             Ok(Self {
                 start: get_time(s, "start")?,
                 step: get_time(s, "step")?,
                 unexplained_db,
+                keys,
             })
         };
         Some(read())

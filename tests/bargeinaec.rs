@@ -559,3 +559,67 @@ fn property_defaults_match_the_design() {
     }
     assert!(el.request_pad_simple("sink_%u").is_none());
 }
+
+/// A key pair of `ms` milliseconds at amplitude `amp` per tone.
+fn key_tone(rate: u32, f1: f64, f2: f64, ms: usize, amp: f32) -> Vec<f32> {
+    (0..rate as usize * ms / 1000)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate);
+            amp * ((2.0 * std::f64::consts::PI * f1 * t).sin()
+                + (2.0 * std::f64::consts::PI * f2 * t).sin()) as f32
+        })
+        .collect()
+}
+
+fn line_keys(run: &Run) -> Vec<protocol::LineKey> {
+    run.near
+        .iter()
+        .flatten()
+        .flat_map(|n| n.keys.clone().unwrap_or_default())
+        .collect()
+}
+
+/// Keys pressed over the prompt are heard on the line, before AEC3 cuts one
+/// of their tones, and timed on the output's timeline; a key the prompt
+/// itself plays comes back as echo and is not the caller's.
+#[test]
+fn keys_are_heard_on_the_line_and_the_prompts_own_are_not() {
+    let rate = 16000;
+    let (far, echo) = echo_scene(rate, 80);
+    // "8" (852 + 1336 Hz) at 1.5 s and "#" (941 + 1477 Hz) at 2.0 s, 80 ms
+    // each, at -20 dBFS per tone (a line's keys are sent at about -13).
+    let mut keys = vec![0.0f32; far.len()];
+    for (at, f1, f2) in [(1.5, 852.0, 1336.0), (2.0, 941.0, 1477.0)] {
+        let start = (at * f64::from(rate)) as usize;
+        for (k, v) in keys[start..]
+            .iter_mut()
+            .zip(key_tone(rate, f1, f2, 80, 0.15))
+        {
+            *k = v;
+        }
+    }
+    let mic = mix(&echo, &keys);
+    let run = run_aec(Some((&far, rate, 1)), &mic, rate, "F32LE", &[]);
+    let got = line_keys(&run);
+    let digits: Vec<&str> = got.iter().map(|k| k.digit.as_str()).collect();
+    assert_eq!(digits, ["8", "#"], "{got:?}");
+    for (k, at) in got.iter().zip([1.5, 2.0]) {
+        let onset = k.onset.nseconds() as f64 / 1e9;
+        assert!((onset - at).abs() < 0.03, "{} onset {onset} s", k.digit);
+        assert!(k.detected > k.onset && k.detected.nseconds() as f64 / 1e9 < at + 0.08);
+    }
+
+    // The prompt plays "5" (770 + 1336 Hz) itself: its echo is no key.
+    let mut far_key = far.clone();
+    let start = rate as usize * 3 / 2;
+    for (f, v) in far_key[start..]
+        .iter_mut()
+        .zip(key_tone(rate, 770.0, 1336.0, 150, 0.2))
+    {
+        *f = v;
+    }
+    let room = room_impulse_response(rate, 80, 250, 0.5, 5);
+    let mic = mix(&convolve(&far_key, &room), &noise(0.0003, far_key.len(), 9));
+    let run = run_aec(Some((&far_key, rate, 1)), &mic, rate, "F32LE", &[]);
+    assert!(line_keys(&run).is_empty(), "{:?}", line_keys(&run));
+}

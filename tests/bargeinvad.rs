@@ -89,6 +89,7 @@ fn run_vad_near(
                 start,
                 step,
                 unexplained_db: vec![near(t0), near(t0 + 0.01)],
+                keys: None,
             };
             meta.attach(buf.make_mut()).expect("meta");
         }

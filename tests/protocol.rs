@@ -248,6 +248,11 @@ fn near_end_meta_roundtrips_and_survives_conversion() {
         start: t(120),
         step: t(10),
         unexplained_db: vec![-3.5, -40.0, 0.0],
+        keys: Some(vec![LineKey {
+            digit: "#".into(),
+            onset: t(125),
+            detected: t(165),
+        }]),
     };
     let mut buf = buffer_f32(&[0.0; 480], 1, 16000, 0);
     meta.attach(buf.make_mut()).expect("attach");
@@ -258,6 +263,7 @@ fn near_end_meta_roundtrips_and_survives_conversion() {
     let mut twice = buffer_f32(&[0.0; 480], 1, 16000, 0);
     let other = NearEnd {
         unexplained_db: vec![-1.0],
+        keys: None,
         ..meta.clone()
     };
     meta.attach(twice.make_mut()).expect("attach");

@@ -14,6 +14,7 @@ use super::far::FarReference;
 use super::gate::EchoGate;
 use super::nearend::NearEndDetector;
 use crate::audio;
+use crate::bargeinvad::dtmf::{self, DtmfDetector};
 use crate::denormals::FlushDenormals;
 use crate::protocol::{self, Structure};
 
@@ -173,6 +174,74 @@ struct Near {
     /// frames of the buffer being made.
     nearend: NearEndDetector,
     near_db: Vec<f64>,
+    /// Keypad tones on the microphone before AEC3 (which cuts one tone of a
+    /// key under the prompt), and on the far reference: a key in what is
+    /// played is the prompt's own echo, not the caller. `keys` are those of
+    /// the buffer being made.
+    keys: LineKeys,
+}
+
+/// Keys heard on the input line, minus those the far end played.
+struct LineKeys {
+    line: DtmfDetector,
+    far: DtmfDetector,
+    /// Input samples given to `line` so far.
+    pos: u64,
+    /// Keys on the line are ignored until this input sample: the far end
+    /// played something key-like up to half a second before.
+    ignore_until: u64,
+    found: Vec<dtmf::Key>,
+    keys: Vec<protocol::LineKey>,
+}
+
+impl LineKeys {
+    /// Far-end key tones reach the microphone after the echo path; any
+    /// echo the canceller handles (up to 500 ms) is covered.
+    const FAR_MASK_S: u64 = 1;
+
+    fn new(rate: u32) -> Self {
+        Self {
+            line: DtmfDetector::for_line(rate),
+            // Two blocks: masking on a doubtful far key costs little.
+            far: DtmfDetector::for_line(rate).with_min_blocks(2),
+            pos: 0,
+            ignore_until: 0,
+            found: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// One frame of input (`mono`) and far reference, whose first sample has
+    /// PTS `pts`; recognised keys go to `keys`.
+    fn push(&mut self, mono: &[f32], far: &[f32], pts: gst::ClockTime, rate: u32) {
+        let first = self.pos;
+        self.pos += mono.len() as u64;
+        self.found.clear();
+        self.far.push(far, &mut self.found);
+        if !self.found.is_empty() {
+            self.ignore_until = self.pos + Self::FAR_MASK_S * u64::from(rate);
+            self.found.clear();
+        }
+        self.line.push(mono, &mut self.found);
+        let at = |sample: u64| {
+            let ns = |n: u64| n.mul_div_floor(1_000_000_000, u64::from(rate)).unwrap_or(0);
+            if sample >= first {
+                pts.saturating_add(gst::ClockTime::from_nseconds(ns(sample - first)))
+            } else {
+                pts.saturating_sub(gst::ClockTime::from_nseconds(ns(first - sample)))
+            }
+        };
+        for k in &self.found {
+            if k.detected_sample < self.ignore_until {
+                continue;
+            }
+            self.keys.push(protocol::LineKey {
+                digit: k.digit.to_string(),
+                onset: at(k.onset_sample),
+                detected: at(k.detected_sample),
+            });
+        }
+    }
 }
 
 impl Near {
@@ -200,6 +269,7 @@ impl Near {
             mono: Vec::with_capacity(spf),
             nearend: NearEndDetector::new(rate, spf)?,
             near_db: Vec::with_capacity(16),
+            keys: LineKeys::new(rate),
         })
     }
 
@@ -1341,6 +1411,9 @@ impl BargeInAec {
                 .nearend
                 .update(&near.far_frame, &near.mono, state.far_active);
             near.near_db.push(f64::from(unexplained));
+            let frame_pts = near_start + near.frames_to_time((f * near.spf) as u64);
+            near.keys
+                .push(&near.mono, &near.far_frame, frame_pts, near.info.rate());
             let echo_free = state.gate.update(
                 &near.far_frame,
                 &near.mono,
@@ -1431,12 +1504,17 @@ impl BargeInAec {
                 start: near_start,
                 step: near.frames_to_time(near.spf as u64),
                 unexplained_db: std::mem::take(&mut near.near_db),
+                keys: Some(std::mem::take(&mut near.keys.keys)),
             };
             if let Err(e) = meta.attach(b) {
                 gst::warning!(CAT, imp = self, "Could not attach the near-end meta: {e}");
             }
             // Handed back, so the next buffer reuses its allocation.
             near.near_db = meta.unexplained_db;
+            if let Some(mut keys) = meta.keys {
+                keys.clear();
+                near.keys.keys = keys;
+            }
         }
         near.emitted += out_frames as u64;
         near.acc.drain(..frames * n);
@@ -1641,6 +1719,9 @@ fn append(first: gst::Buffer, second: gst::Buffer) -> gst::Buffer {
     ) {
         (Some(Ok(mut a)), Some(Ok(b))) => {
             a.unexplained_db.extend(b.unexplained_db);
+            if let (Some(ka), Some(kb)) = (a.keys.as_mut(), b.keys) {
+                ka.extend(kb);
+            }
             Some(a)
         }
         (None, Some(Ok(b))) => Some(b),
@@ -1673,6 +1754,7 @@ mod tests {
             start: gst::ClockTime::from_mseconds(pts_ms),
             step: gst::ClockTime::from_mseconds(10),
             unexplained_db: values.to_vec(),
+            keys: None,
         }
         .attach(b)
         .expect("meta");

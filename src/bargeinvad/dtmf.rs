@@ -31,6 +31,19 @@ const MAX_NORMAL_TWIST: f64 = 6.3; // 8 dB: column weaker than row
 const MAX_REVERSE_TWIST: f64 = 2.5; // 4 dB: row weaker than column
 /// Quietest tone pair accepted (mean square of the block, ≈ -36 dBFS).
 const MIN_ENERGY: f64 = 2.5e-4;
+/// On the raw line (`DtmfDetector::for_line`), the tones' share is taken of
+/// the energy between these frequencies instead of the whole block: the
+/// caller's noise, the prompt's echo and a 16 kHz line's upper band would
+/// otherwise hide a key, while anything tonal inside the key band still
+/// counts against it. The line carries the prompt's echo, speech that can
+/// look like a key for two blocks, so a key must hold for three (51 ms).
+/// Measured on the 1000-scene corpus's microphones (174 keys, 4 h of
+/// prompts): 160 keys and no false key with these values; 161 and 2 false
+/// at a share of 0.9 over two blocks; 163 and 8 at 0.85 over two; the
+/// whole-block share of 0.7 over two blocks: 153 and 4.
+const BAND_HZ: (f64, f64) = (600.0, 1750.0);
+const MIN_BAND_SHARE: f64 = 0.85;
+const LINE_MIN_BLOCKS: u32 = 3;
 
 /// A recognised key: which, and the sample index where its tone began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +56,10 @@ pub struct Key {
 pub struct DtmfDetector {
     block: usize,
     coeffs: [f64; 8],
+    /// Goertzel coefficients of the block's DFT bins inside `BAND_HZ`, when
+    /// the share is taken of the band (`for_line`).
+    band: Vec<f64>,
+    min_blocks: u32,
     buf: Vec<f32>,
     /// Sample index of buf[0].
     pos: u64,
@@ -63,6 +80,8 @@ impl DtmfDetector {
         Self {
             block,
             coeffs,
+            band: Vec::new(),
+            min_blocks: MIN_BLOCKS,
             buf: Vec::with_capacity(block),
             pos: 0,
             current: None,
@@ -71,6 +90,28 @@ impl DtmfDetector {
             reported: false,
             silent_blocks: 0,
         }
+    }
+
+    /// A detector for the line itself, before echo cancellation: the tones'
+    /// share is measured within the key band (see `BAND_HZ`). AEC3's
+    /// suppressor cuts a key's row tone by 15–30 dB while the prompt plays,
+    /// so keys are best heard before it.
+    pub fn for_line(rate: u32) -> Self {
+        let mut d = Self::new(rate);
+        let spacing = f64::from(rate) / d.block as f64;
+        let first = (BAND_HZ.0 / spacing).ceil() as usize;
+        let last = (BAND_HZ.1 / spacing).floor() as usize;
+        d.band = (first..=last)
+            .map(|k| 2.0 * (2.0 * std::f64::consts::PI * k as f64 / d.block as f64).cos())
+            .collect();
+        d.min_blocks = LINE_MIN_BLOCKS;
+        d
+    }
+
+    /// The same detector, needing a key in `n` consecutive blocks.
+    pub fn with_min_blocks(mut self, n: u32) -> Self {
+        self.min_blocks = n.max(1);
+        self
     }
 
     pub fn reset(&mut self) {
@@ -110,20 +151,22 @@ impl DtmfDetector {
         }
         let mut power = [0.0f64; 8];
         for (p, &c) in power.iter_mut().zip(self.coeffs.iter()) {
-            let (mut s1, mut s2) = (0.0f64, 0.0f64);
-            for &x in &self.buf {
-                let s0 = f64::from(x) + c * s1 - s2;
-                s2 = s1;
-                s1 = s0;
-            }
-            *p = (s1 * s1 + s2 * s2 - c * s1 * s2) / n;
+            *p = goertzel(&self.buf, c) / n;
         }
         let (rows, cols) = power.split_at(4);
         let (ri, rp) = strongest(rows)?;
         let (ci, cp) = strongest(cols)?;
-        // A pure tone of mean-square e gives power ≈ e·n/2 in its bin.
-        if (rp + cp) * 2.0 / energy < MIN_TONE_SHARE {
-            return None;
+        // A pure tone of mean-square e gives power ≈ e·n/2 in its bin; by
+        // Parseval the band's bins sum to twice their energy over n.
+        if self.band.is_empty() {
+            if (rp + cp) * 2.0 / energy < MIN_TONE_SHARE {
+                return None;
+            }
+        } else {
+            let band: f64 = self.band.iter().map(|&c| goertzel(&self.buf, c)).sum();
+            if (rp + cp) * n / band.max(f64::MIN_POSITIVE) < MIN_BAND_SHARE {
+                return None;
+            }
         }
         if rp > cp * MAX_NORMAL_TWIST || cp > rp * MAX_REVERSE_TWIST {
             return None;
@@ -164,7 +207,7 @@ impl DtmfDetector {
                 return;
             }
         }
-        if self.run >= MIN_BLOCKS
+        if self.run >= self.min_blocks
             && !self.reported
             && let Some(digit) = self.current
         {
@@ -176,6 +219,17 @@ impl DtmfDetector {
             });
         }
     }
+}
+
+/// |X(ω)|² of `x` at the frequency whose coefficient is `c` = 2·cos ω.
+fn goertzel(x: &[f32], c: f64) -> f64 {
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s0 = f64::from(v) + c * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - c * s1 * s2
 }
 
 fn strongest(g: &[f64]) -> Option<(usize, f64)> {
@@ -239,6 +293,57 @@ mod tests {
         d.push(&vec![0.0; 800], &mut out);
         d.push(&tone(rate, 1000.0, 1000.0, 100, 0.3), &mut out);
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    /// Deterministic white noise of standard deviation `sd`.
+    fn white(n: usize, sd: f32, seed: u64) -> Vec<f32> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                // Sum of 4 uniforms: close enough to Gaussian, variance 1/3.
+                let mut v = 0.0f32;
+                for _ in 0..4 {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    v += (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                }
+                v * sd * 3f32.sqrt()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn on_the_line_a_key_is_heard_through_broadband_noise() {
+        let rate = 16000;
+        // Tones carry 0.01 of power; noise 0.0055 spread to 8 kHz: 65 % of
+        // the block is the key, 93 % of the key band.
+        let key: Vec<f32> = tone(rate, 852.0, 1477.0, 120, 0.1)
+            .iter()
+            .zip(white(rate as usize * 12 / 100, 0.0055f32.sqrt(), 3))
+            .map(|(a, b)| a + b)
+            .collect();
+        let mut quiet = vec![0.0; 1600];
+        quiet.extend(key);
+        quiet.extend(vec![0.0; 1600]);
+        let (mut whole, mut line) = (Vec::new(), Vec::new());
+        DtmfDetector::new(rate).push(&quiet, &mut whole);
+        DtmfDetector::for_line(rate).push(&quiet, &mut line);
+        assert!(whole.is_empty(), "{whole:?}");
+        assert_eq!(line.iter().map(|k| k.digit).collect::<Vec<_>>(), ['9']);
+    }
+
+    #[test]
+    fn on_the_line_a_key_must_hold_for_three_blocks() {
+        let rate = 8000;
+        for (ms, want) in [(45, 0), (60, 1)] {
+            let mut out = Vec::new();
+            let mut d = DtmfDetector::for_line(rate);
+            d.push(&vec![0.0; 800], &mut out);
+            d.push(&tone(rate, 697.0, 1209.0, ms, 0.3), &mut out);
+            d.push(&vec![0.0; 800], &mut out);
+            assert_eq!(out.len(), want, "{ms} ms: {out:?}");
+        }
     }
 
     #[test]

@@ -147,6 +147,10 @@ struct Analysis {
     in_pos: u64,
     origin_rt: Option<u64>,
     dtmf: DtmfDetector,
+    /// The canceller upstream listens for keys on the line (its meta carries
+    /// them): our own detector, which would hear them through AEC3's
+    /// suppressor, stays off.
+    line_keys: bool,
     mono: Vec<f32>,
     last_prob: f64,
     /// Levels (dB) of recent frames without speech while the far end
@@ -528,6 +532,17 @@ impl BaseTransformImpl for BargeInVad {
                 Some(Ok(n)) => {
                     if let (Some(a), Some(seg)) = (st.analysis.as_mut(), segment.as_ref()) {
                         push_near(&mut a.near, &n, seg);
+                        if let Some(line) = &n.keys {
+                            a.line_keys = true;
+                            if settings.dtmf {
+                                keys.extend(line.iter().filter_map(|k| {
+                                    let digit = k.digit.chars().next()?;
+                                    let onset = seg.to_running_time(k.onset)?;
+                                    let detected = seg.to_running_time(k.detected)?;
+                                    Some((digit, onset.nseconds(), detected.nseconds()))
+                                }));
+                            }
+                        }
                     }
                 }
                 Some(Err(e)) if !st.warned_near => {
@@ -599,6 +614,7 @@ impl AudioFilterImpl for BargeInVad {
             in_pos: 0,
             origin_rt: None,
             dtmf: DtmfDetector::new(rate),
+            line_keys: false,
             mono: Vec::with_capacity(4096),
             last_prob: 0.0,
             residual: VecDeque::with_capacity(RESIDUAL_FRAMES),
@@ -735,7 +751,7 @@ impl BargeInVad {
         let to_ns =
             |samples: u64, r: u64| origin + samples.mul_div_floor(1_000_000_000, r).unwrap_or(0);
 
-        if settings.dtmf {
+        if settings.dtmf && !a.line_keys {
             let mut found = Vec::new();
             a.dtmf.push(&a.mono, &mut found);
             for k in found {
