@@ -541,3 +541,70 @@ fn the_pushing_thread_keeps_its_float_mode() {
         "bargeinvad left flush-to-zero set on the pushing thread"
     );
 }
+
+/// With `bargeinaec` upstream the keys come in its meta, heard before the
+/// canceller: they are reported at their running times and the detector's
+/// own receiver, which would hear the same key again in the audio, skips
+/// those buffers. A buffer without the meta is listened to again.
+#[test]
+fn keys_in_the_cancellers_meta_are_reported_once() {
+    init();
+    let rate = 8000;
+    // A real key "5" in the audio, as the canceller's output would carry it.
+    let audio = dtmf(rate, 770.0, 1336.0);
+    let key_at = gst::ClockTime::from_mseconds(500);
+    let run = |with_meta: bool| {
+        let mut h = gst_check::Harness::new("bargeinvad");
+        let bus = gst::Bus::new();
+        h.element().unwrap().set_bus(Some(&bus));
+        h.set_src_caps(caps_f32(rate, 1));
+        let step = rate as usize / 50;
+        for (i, c) in audio.chunks(step).enumerate() {
+            let first = (i * step) as u64;
+            let mut buf = buffer_f32(c, 1, rate, first);
+            let start = frames_to_time(first, rate);
+            if with_meta {
+                // The canceller reports "5" on the buffer where it heard it.
+                let heard = start <= key_at + gst::ClockTime::from_mseconds(50)
+                    && key_at + gst::ClockTime::from_mseconds(50)
+                        < start + gst::ClockTime::from_mseconds(20);
+                protocol::NearEnd {
+                    start,
+                    step: gst::ClockTime::from_mseconds(10),
+                    unexplained_db: vec![-3.0, -3.0],
+                    keys: Some(if heard {
+                        vec![protocol::LineKey {
+                            digit: "5".into(),
+                            onset: key_at,
+                            detected: key_at + gst::ClockTime::from_mseconds(50),
+                        }]
+                    } else {
+                        Vec::new()
+                    }),
+                }
+                .attach(buf.make_mut())
+                .expect("meta");
+            }
+            h.push_and_pull(buf).expect("audio passes");
+        }
+        element_messages(&bus)
+            .iter()
+            .filter_map(|s| protocol::Dtmf::from_structure(s).ok())
+            .collect::<Vec<_>>()
+    };
+    let from_meta = run(true);
+    assert_eq!(from_meta.len(), 1, "{from_meta:?}");
+    assert_eq!(from_meta[0].digit, "5");
+    assert_eq!(from_meta[0].onset, key_at);
+    assert_eq!(
+        from_meta[0].detected,
+        key_at + gst::ClockTime::from_mseconds(50)
+    );
+    let own = run(false);
+    assert_eq!(
+        own.len(),
+        1,
+        "without the meta the detector listens: {own:?}"
+    );
+    assert_eq!(own[0].digit, "5");
+}

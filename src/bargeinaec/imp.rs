@@ -188,7 +188,7 @@ struct LineKeys {
     /// Input samples given to `line` so far.
     pos: u64,
     /// Keys on the line are ignored until this input sample: the far end
-    /// played something key-like up to half a second before.
+    /// played something key-like within the last second.
     ignore_until: u64,
     found: Vec<dtmf::Key>,
     keys: Vec<protocol::LineKey>,

@@ -147,9 +147,9 @@ struct Analysis {
     in_pos: u64,
     origin_rt: Option<u64>,
     dtmf: DtmfDetector,
-    /// The canceller upstream listens for keys on the line (its meta carries
-    /// them): our own detector, which would hear them through AEC3's
-    /// suppressor, stays off.
+    /// The current buffer's meta carries the keys the canceller heard on
+    /// the line: our own detector, which would hear them through AEC3's
+    /// suppressor, skips it.
     line_keys: bool,
     mono: Vec<f32>,
     last_prob: f64,
@@ -528,12 +528,17 @@ impl BaseTransformImpl for BargeInVad {
         let (level, voiced, far_active) = {
             let mut guard = self.state.lock().unwrap();
             let st = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            // Per buffer: a canceller unlinked or replaced mid-stream hands
+            // key detection back to us at once.
+            let line_keys = matches!(&near, Some(Ok(n)) if n.keys.is_some());
+            if let Some(a) = st.analysis.as_mut() {
+                a.line_keys = line_keys;
+            }
             match near {
                 Some(Ok(n)) => {
                     if let (Some(a), Some(seg)) = (st.analysis.as_mut(), segment.as_ref()) {
                         push_near(&mut a.near, &n, seg);
                         if let Some(line) = &n.keys {
-                            a.line_keys = true;
                             if settings.dtmf {
                                 keys.extend(line.iter().filter_map(|k| {
                                     let digit = k.digit.chars().next()?;
