@@ -538,15 +538,13 @@ impl BaseTransformImpl for BargeInVad {
                 Some(Ok(n)) => {
                     if let (Some(a), Some(seg)) = (st.analysis.as_mut(), segment.as_ref()) {
                         push_near(&mut a.near, &n, seg);
-                        if let Some(line) = &n.keys {
-                            if settings.dtmf {
-                                keys.extend(line.iter().filter_map(|k| {
-                                    let digit = k.digit.chars().next()?;
-                                    let onset = seg.to_running_time(k.onset)?;
-                                    let detected = seg.to_running_time(k.detected)?;
-                                    Some((digit, onset.nseconds(), detected.nseconds()))
-                                }));
-                            }
+                        if let Some(line) = n.keys.as_ref().filter(|_| settings.dtmf) {
+                            keys.extend(line.iter().filter_map(|k| {
+                                let digit = k.digit.chars().next()?;
+                                let onset = seg.to_running_time(k.onset)?;
+                                let detected = seg.to_running_time(k.detected)?;
+                                Some((digit, onset.nseconds(), detected.nseconds()))
+                            }));
                         }
                     }
                 }
