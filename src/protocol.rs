@@ -587,7 +587,8 @@ pub const ALL_NAMES: &[&str] = &[
 /// for `bargeinvad`: per 10 ms frame of the buffer, the share of the
 /// microphone's power (dB, 0 = all of it) that neither the far end's echo nor
 /// the steady noise explains. It lets the detector tell a caller from the
-/// echo the canceller still leaks while it converges. Tagged `audio` (it
+/// echo the canceller still leaks while it converges. It also carries the
+/// keypad tones the canceller heard on its input (`keys`). Tagged `audio` (it
 /// describes time, not samples): queues, tees, `audioconvert` and
 /// `audioresample` keep it.
 #[derive(Debug, Clone, PartialEq)]
