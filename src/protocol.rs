@@ -681,13 +681,10 @@ impl NearEnd {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let keys = if s.has_field("dtmf-digits") {
-                let list = |field: &'static str| -> Result<Vec<gst::glib::SendValue>, ParseError> {
-                    Ok(get::<gst::Array>(s, field)?.iter().cloned().collect())
-                };
                 let (digits, onsets, detected) = (
-                    list("dtmf-digits")?,
-                    list("dtmf-onsets")?,
-                    list("dtmf-detected")?,
+                    get::<gst::Array>(s, "dtmf-digits")?,
+                    get::<gst::Array>(s, "dtmf-onsets")?,
+                    get::<gst::Array>(s, "dtmf-detected")?,
                 );
                 if digits.len() != onsets.len() || digits.len() != detected.len() {
                     return Err(ParseError::BadField("dtmf-digits"));
@@ -699,8 +696,8 @@ impl NearEnd {
                 };
                 let keys = digits
                     .iter()
-                    .zip(&onsets)
-                    .zip(&detected)
+                    .zip(onsets.iter())
+                    .zip(detected.iter())
                     .map(|((d, o), t)| {
                         Ok(LineKey {
                             digit: d

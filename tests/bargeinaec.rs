@@ -561,14 +561,9 @@ fn property_defaults_match_the_design() {
 }
 
 /// A key pair of `ms` milliseconds at amplitude `amp` per tone.
-fn key_tone(rate: u32, f1: f64, f2: f64, ms: usize, amp: f32) -> Vec<f32> {
-    (0..rate as usize * ms / 1000)
-        .map(|i| {
-            let t = i as f64 / f64::from(rate);
-            amp * ((2.0 * std::f64::consts::PI * f1 * t).sin()
-                + (2.0 * std::f64::consts::PI * f2 * t).sin()) as f32
-        })
-        .collect()
+fn key_tone(rate: u32, f1: f32, f2: f32, ms: usize, amp: f32) -> Vec<f32> {
+    let n = rate as usize * ms / 1000;
+    mix(&sine(f1, amp, rate, n), &sine(f2, amp, rate, n))
 }
 
 fn line_keys(run: &Run) -> Vec<protocol::LineKey> {
