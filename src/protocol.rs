@@ -588,7 +588,8 @@ pub const ALL_NAMES: &[&str] = &[
 /// microphone's power (dB, 0 = all of it) that neither the far end's echo nor
 /// the steady noise explains. It lets the detector tell a caller from the
 /// echo the canceller still leaks while it converges. It also carries the
-/// keypad tones the canceller heard on its input (`keys`). Tagged `audio` (it
+/// keypad tones the canceller heard on its input (`keys`), and AEC3's linear
+/// output (`linear`). Tagged `audio` (it
 /// describes time, not samples): queues, tees, `audioconvert` and
 /// `audioresample` keep it.
 #[derive(Debug, Clone, PartialEq)]
@@ -603,6 +604,12 @@ pub struct NearEnd {
     /// of their onset and of their recognition. `None`: the canceller does
     /// not listen for keys, and the detector must do it on its own input.
     pub keys: Option<Vec<LineKey>>,
+    /// AEC3's linear output for the same frames: 16 kHz mono, from `start`
+    /// on. It still holds some echo, but not the cut the nonlinear
+    /// suppressor makes in double talk, so the detector's second opinion
+    /// hears a caller who talks over the prompt (see `bargeinvad`). `None`:
+    /// not available (echo cancellation off, or another canceller).
+    pub linear: Option<Vec<f32>>,
 }
 
 /// A key `bargeinaec` recognised on its input (see `NearEnd::keys`).
@@ -661,6 +668,14 @@ impl NearEnd {
                 s.remove_fields(["dtmf-digits", "dtmf-onsets", "dtmf-detected"]);
             }
         }
+        match &self.linear {
+            // A buffer of native-endian f32: one value, not 160 per 10 ms.
+            Some(samples) => {
+                let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_ne_bytes()).collect();
+                s.set("linear", gst::Buffer::from_mut_slice(bytes));
+            }
+            None => s.remove_field("linear"),
+        }
         Ok(())
     }
 
@@ -712,11 +727,28 @@ impl NearEnd {
             } else {
                 None
             };
+            let linear = if s.has_field("linear") {
+                let buffer = get::<gst::Buffer>(s, "linear")?;
+                let map = buffer
+                    .map_readable()
+                    .map_err(|_| ParseError::BadField("linear"))?;
+                if !map.len().is_multiple_of(4) {
+                    return Err(ParseError::BadField("linear"));
+                }
+                Some(
+                    map.chunks_exact(4)
+                        .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                )
+            } else {
+                None
+            };
             Ok(Self {
                 start: get_time(s, "start")?,
                 step: get_time(s, "step")?,
                 unexplained_db,
                 keys,
+                linear,
             })
         };
         Some(read())

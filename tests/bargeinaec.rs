@@ -618,3 +618,89 @@ fn keys_are_heard_on_the_line_and_the_prompts_own_are_not() {
     let run = run_aec(Some((&far_key, rate, 1)), &mic, rate, "F32LE", &[]);
     assert!(line_keys(&run).is_empty(), "{:?}", line_keys(&run));
 }
+
+/// AEC3's linear output in the near-end meta (for bargeinvad's second
+/// opinion): 16 kHz whatever the stream's rate, 160 samples per 10 ms frame,
+/// in place on the timeline (within AEC3's block delay). It is the canceller's signal before the
+/// nonlinear suppressor: echo partly removed where the prompt plays alone
+/// (less than by the full canceller), the caller kept in double talk, and
+/// absent when echo cancellation is off.
+#[test]
+fn carries_the_linear_echo_canceller_output() {
+    for rate in [16000u32, 8000] {
+        let (far, echo) = echo_scene(rate, 80);
+        let voice: Vec<f32> = speech(
+            "I would like to speak to customer service please",
+            "en-us",
+            rate,
+        )
+        .iter()
+        .map(|v| v * 0.4)
+        .collect();
+        let start = far.len() / 2;
+        let mut near_clean = vec![0.0f32; far.len()];
+        for (n, v) in near_clean[start..].iter_mut().zip(&voice) {
+            *n = *v;
+        }
+        let mic = mix(&echo, &near_clean);
+        let run = run_aec(Some((&far, rate, 1)), &mic, rate, "F32LE", &[]);
+        // The linear output on the microphone's timeline, at 16 kHz.
+        let up = (16000 / rate) as usize;
+        let mut linear = vec![0.0f32; mic.len() * up];
+        for n in run.near.iter().flatten() {
+            let lin = n.linear.as_ref().expect("linear output on every buffer");
+            assert_eq!(
+                lin.len(),
+                n.unexplained_db.len() * 160,
+                "not 160 samples per frame at {rate} Hz"
+            );
+            let at = (n.start.nseconds() * 16000 / 1_000_000_000) as usize;
+            for (i, v) in lin.iter().enumerate() {
+                if let Some(s) = linear.get_mut(at + i) {
+                    *s = *v;
+                }
+            }
+        }
+        // At 16 kHz, compare sample for sample; at 8 kHz, every other one
+        // (a decimation without filter, fine for levels of speech).
+        let at_rate: Vec<f32> = linear.iter().step_by(up).copied().collect();
+        let echo_only = mic.len() / 4..start;
+        let lin_erle =
+            db(rms(&mic[echo_only.clone()]) / rms(&at_rate[echo_only.clone()]).max(1e-9));
+        let full_erle = db(rms(&mic[echo_only.clone()]) / rms(&run.out[echo_only]).max(1e-9));
+        let caller = start..(start + voice.len()).min(mic.len());
+        let (lag, corr) = (0..400usize / up)
+            .map(|d| {
+                let shifted = &at_rate[caller.start + d..caller.end.min(at_rate.len() - d) + d];
+                (d, correlation(shifted, &near_clean[caller.clone()]))
+            })
+            .fold((0, f64::MIN), |best, x| if x.1 > best.1 { x } else { best });
+        let lag_ms = lag as f64 * 1000.0 / f64::from(rate);
+        let level = db(rms(&at_rate[caller.clone()]) / rms(&near_clean[caller]));
+        println!(
+            "{rate} Hz: linear ERLE {lin_erle:.1} dB (full {full_erle:.1}); caller: correlation {corr:.2} at {lag_ms:.1} ms, level {level:+.1} dB"
+        );
+        // AEC3 works in 4 ms blocks: its linear output trails by about one.
+        assert!(lag_ms <= 10.0, "linear output {lag_ms:.1} ms late");
+        assert!(lin_erle > 3.0, "the linear filter removed {lin_erle:.1} dB");
+        assert!(
+            full_erle > lin_erle + 3.0,
+            "not the pre-suppressor signal: {lin_erle:.1} vs {full_erle:.1} dB"
+        );
+        assert!(corr > 0.6, "caller lost in the linear output: {corr:.2}");
+        assert!(level > -6.0, "caller attenuated by {level:.1} dB");
+    }
+
+    let (far, mic) = echo_scene(16000, 80);
+    let off = run_aec(
+        Some((&far, 16000, 1)),
+        &mic,
+        16000,
+        "F32LE",
+        &[("echo-cancel", false.to_value())],
+    );
+    assert!(
+        off.near.iter().flatten().all(|n| n.linear.is_none()),
+        "linear output without an echo canceller"
+    );
+}

@@ -54,6 +54,20 @@ fn run_vad_near(
     before: impl FnOnce(&mut gst_check::Harness),
     near: Option<&dyn Fn(f64) -> f64>,
 ) -> Out {
+    run_vad_meta(samples, rate, s16, props, before, near, None)
+}
+
+/// The same, the meta also carrying AEC3's linear output (`linear`, 16 kHz,
+/// on the same timeline as `samples`).
+fn run_vad_meta(
+    samples: &[f32],
+    rate: u32,
+    s16: bool,
+    props: &[(&str, gst::glib::Value)],
+    before: impl FnOnce(&mut gst_check::Harness),
+    near: Option<&dyn Fn(f64) -> f64>,
+    linear: Option<&[f32]>,
+) -> Out {
     init();
     let mut h = gst_check::Harness::new("bargeinvad");
     let el = h.element().unwrap();
@@ -90,6 +104,12 @@ fn run_vad_near(
                 step,
                 unexplained_db: vec![near(t0), near(t0 + 0.01)],
                 keys: None,
+                linear: linear.map(|l| {
+                    let at = (t0 * 16000.0).round() as usize;
+                    (at..at + 320)
+                        .map(|i| l.get(i).copied().unwrap_or(0.0))
+                        .collect()
+                }),
             };
             meta.attach(buf.make_mut()).expect("meta");
         }
@@ -442,6 +462,99 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
     );
 }
 
+/// A caller who talks over the prompt after AEC3 has converged, whom its
+/// suppressor cut to a whisper: missed on the processed audio alone, heard
+/// by the second opinion on the canceller's linear output (where they are
+/// whole) — and only where the near-end share says the microphone holds
+/// more than echo.
+#[test]
+fn the_second_opinion_hears_the_cancellers_linear_output() {
+    let rate = 16000;
+    let lead = 3 * rate as usize + rate as usize / 4; // 3.25 s of prompt first
+    let voice: Vec<f32> = speech(
+        "I would like to speak to customer service please",
+        "en-us",
+        rate,
+    )
+    .iter()
+    .map(|v| v * 0.6)
+    .collect();
+    let n = lead + voice.len() + rate as usize;
+    let mut caller = vec![0.0f32; n];
+    caller[lead..lead + voice.len()].copy_from_slice(&voice);
+    let floor = noise(0.001, n, 5);
+    // What AEC3 let through, the caller 40 dB down (at −34 dB the model
+    // alone confirms them), and its linear output.
+    let processed = mix(&floor, &caller.iter().map(|v| v * 0.01).collect::<Vec<_>>());
+    let linear = mix(&floor, &caller);
+    let onset_s = true_onset(&caller, rate).nseconds() as f64 / 1e9;
+    let far = prompt_playing();
+    let start_far = |h: &mut gst_check::Harness| assert!(h.push_event(far.downstream_event()));
+    let confirmed = |out: &Out| -> Vec<f64> {
+        out.bargeins()
+            .iter()
+            .filter(|b| b.stage == protocol::Stage::Confirmed)
+            .map(|b| b.detected.nseconds() as f64 / 1e9 - onset_s)
+            .collect()
+    };
+    let near_end = |t: f64| if t >= onset_s { -2.0 } else { -30.0 };
+
+    let suppressed = run_vad_near(&processed, rate, false, &[], start_far, Some(&near_end));
+    assert!(
+        confirmed(&suppressed).is_empty(),
+        "the whisper alone confirmed: {:?}",
+        suppressed.stages()
+    );
+    let heard = run_vad_meta(
+        &processed,
+        rate,
+        false,
+        &[],
+        start_far,
+        Some(&near_end),
+        Some(&linear),
+    );
+    let c = confirmed(&heard);
+    assert_eq!(c.len(), 1, "{:?}", heard.stages());
+    assert!(
+        (0.0..1.0).contains(&c[0]),
+        "confirmed {:.2} s after the onset",
+        c[0]
+    );
+    // The same linear output where the canceller says it is all echo.
+    let all_echo = |_t: f64| -30.0;
+    let echo = run_vad_meta(
+        &processed,
+        rate,
+        false,
+        &[],
+        start_far,
+        Some(&all_echo),
+        Some(&linear),
+    );
+    assert!(
+        confirmed(&echo).is_empty(),
+        "echo confirmed: {:?}",
+        echo.stages()
+    );
+    // Nor where the first model hears nothing at all: the linear output's
+    // echo and noise alone do not stop the prompt.
+    let muted = run_vad_meta(
+        &floor,
+        rate,
+        false,
+        &[],
+        start_far,
+        Some(&near_end),
+        Some(&linear),
+    );
+    assert!(
+        confirmed(&muted).is_empty(),
+        "confirmed on the linear output alone: {:?}",
+        muted.stages()
+    );
+}
+
 /// The warm-up is counted in far-end time, wherever the stream starts on the
 /// running time (a call answered 20 s after the pipeline started).
 #[test]
@@ -581,6 +694,7 @@ fn keys_in_the_cancellers_meta_are_reported_once() {
                     } else {
                         Vec::new()
                     }),
+                    linear: None,
                 }
                 .attach(buf.make_mut())
                 .expect("meta");

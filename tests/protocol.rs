@@ -253,6 +253,7 @@ fn near_end_meta_roundtrips_and_survives_conversion() {
             onset: t(125),
             detected: t(165),
         }]),
+        linear: Some(vec![0.25, -0.5, 1.0e-3]),
     };
     let mut buf = buffer_f32(&[0.0; 480], 1, 16000, 0);
     meta.attach(buf.make_mut()).expect("attach");
@@ -264,6 +265,7 @@ fn near_end_meta_roundtrips_and_survives_conversion() {
     let other = NearEnd {
         unexplained_db: vec![-1.0],
         keys: None,
+        linear: None,
         ..meta.clone()
     };
     meta.attach(twice.make_mut()).expect("attach");
@@ -307,7 +309,10 @@ fn near_end_meta_roundtrips_and_survives_conversion() {
     }
     pipeline.set_state(gst::State::Null).expect("stop");
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.contains(&Some(meta)), "lost in conversion: {seen:?}");
+    assert!(
+        seen.contains(&Some(meta.clone())),
+        "lost in conversion: {seen:?}"
+    );
 
     let mut bad = buffer_f32(&[0.0; 16], 1, 16000, 0);
     {
@@ -317,4 +322,13 @@ fn near_end_meta_roundtrips_and_survives_conversion() {
         m.mut_structure().set("start", "not a time");
     }
     assert!(matches!(NearEnd::from_buffer(&bad), Some(Err(_))));
+
+    // Linear output that is not whole f32 samples is malformed, not truncated.
+    let mut odd = buffer_f32(&[0.0; 16], 1, 16000, 0);
+    meta.attach(odd.make_mut()).expect("attach");
+    gst::meta::CustomMeta::from_mut_buffer(odd.make_mut(), NearEnd::META)
+        .expect("the meta")
+        .mut_structure()
+        .set("linear", gst::Buffer::from_mut_slice(vec![0u8; 6]));
+    assert!(matches!(NearEnd::from_buffer(&odd), Some(Err(_))));
 }

@@ -179,7 +179,13 @@ struct Near {
     /// played is the prompt's own echo, not the caller. `keys` are those of
     /// the buffer being made.
     keys: LineKeys,
+    /// AEC3's linear output for the frames of the buffer being made (see
+    /// `protocol::NearEnd::linear`); empty when AEC3 does not make it.
+    linear: Vec<f32>,
 }
+
+/// Samples of AEC3's linear output per 10 ms frame (it is always 16 kHz).
+const LINEAR_FRAME: usize = 160;
 
 /// Keys heard on the input line, minus those the far end played.
 struct LineKeys {
@@ -247,7 +253,10 @@ impl LineKeys {
 impl Near {
     fn new(info: gst_audio::AudioInfo) -> Result<Self, String> {
         let rate = info.rate();
-        let processor = wap::Processor::new(rate).map_err(|e| e.to_string())?;
+        // AEC3's own defaults, plus its linear output for the detector.
+        let mut aec3 = wap::experimental::EchoCanceller3Config::default();
+        aec3.filter.export_linear_aec_output = true;
+        let processor = wap::Processor::with_aec3_config(rate, aec3).map_err(|e| e.to_string())?;
         let spf = rate as usize / 100;
         let channels = info.channels() as usize;
         Ok(Self {
@@ -270,6 +279,7 @@ impl Near {
             nearend: NearEndDetector::new(rate, spf)?,
             near_db: Vec::with_capacity(16),
             keys: LineKeys::new(rate),
+            linear: Vec::with_capacity(LINEAR_FRAME * 4),
         })
     }
 
@@ -1363,6 +1373,7 @@ impl BargeInAec {
         let base = near.base_pts.unwrap_or(gst::ClockTime::ZERO);
         near.out.clear();
         near.near_db.clear();
+        near.linear.clear();
         // The first sample in `acc` comes after what was output and what
         // WebRTC still holds (`held`). Each frame is paired with the far end
         // of the instant `held` earlier: the reference leads the microphone
@@ -1437,6 +1448,9 @@ impl BargeInAec {
                     .and_then(|_| near.processor.process_capture_frame(near.cap.iter_mut()));
                 match res {
                     Ok(()) => {
+                        if let Some(lin) = near.processor.linear_aec_output() {
+                            near.linear.extend_from_slice(&lin);
+                        }
                         for j in 0..near.spf {
                             for cap in &near.cap {
                                 near.out.push(cap.get(j).copied().unwrap_or(0.0));
@@ -1505,6 +1519,9 @@ impl BargeInAec {
                 step: near.frames_to_time(near.spf as u64),
                 unexplained_db: std::mem::take(&mut near.near_db),
                 keys: Some(std::mem::take(&mut near.keys.keys)),
+                // Only whole: a frame where WebRTC failed has none.
+                linear: (near.linear.len() == frames * LINEAR_FRAME)
+                    .then(|| std::mem::take(&mut near.linear)),
             };
             if let Err(e) = meta.attach(b) {
                 gst::warning!(CAT, imp = self, "Could not attach the near-end meta: {e}");
@@ -1514,6 +1531,10 @@ impl BargeInAec {
             if let Some(mut keys) = meta.keys {
                 keys.clear();
                 near.keys.keys = keys;
+            }
+            if let Some(mut linear) = meta.linear {
+                linear.clear();
+                near.linear = linear;
             }
         }
         near.emitted += out_frames as u64;
@@ -1718,6 +1739,16 @@ fn append(first: gst::Buffer, second: gst::Buffer) -> gst::Buffer {
         protocol::NearEnd::from_buffer(&second),
     ) {
         (Some(Ok(mut a)), Some(Ok(b))) => {
+            // The linear output joins only if it covers all of the first
+            // part's frames: else the second part's would be misplaced.
+            let whole = a.unexplained_db.len() * LINEAR_FRAME;
+            a.linear = match (a.linear.take(), b.linear) {
+                (Some(mut la), Some(lb)) if la.len() == whole => {
+                    la.extend(lb);
+                    Some(la)
+                }
+                _ => None,
+            };
             a.unexplained_db.extend(b.unexplained_db);
             if let (Some(ka), Some(kb)) = (a.keys.as_mut(), b.keys) {
                 ka.extend(kb);
@@ -1755,6 +1786,7 @@ mod tests {
             step: gst::ClockTime::from_mseconds(10),
             unexplained_db: values.to_vec(),
             keys: None,
+            linear: Some(vec![values[0] as f32; values.len() * LINEAR_FRAME]),
         }
         .attach(b)
         .expect("meta");
@@ -1775,5 +1807,9 @@ mod tests {
             .expect("well formed");
         assert_eq!(near.start, gst::ClockTime::ZERO);
         assert_eq!(near.unexplained_db, vec![-1.0, -2.0, -3.0]);
+        let linear = near.linear.expect("linear output kept");
+        assert_eq!(linear.len(), 3 * LINEAR_FRAME);
+        assert_eq!(linear[2 * LINEAR_FRAME - 1], -1.0);
+        assert_eq!(linear[2 * LINEAR_FRAME], -3.0);
     }
 }

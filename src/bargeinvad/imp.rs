@@ -162,6 +162,11 @@ struct Analysis {
     near: VecDeque<(u64, u64, f64)>,
     /// Audio handed to the second opinion when it starts.
     prime: Vec<f32>,
+    /// The canceller's linear output, whether the last buffer carried it,
+    /// and the frame of it the second opinion hears.
+    linear: second::LinearRing,
+    has_linear: bool,
+    second_frame: Vec<f32>,
 }
 
 struct State {
@@ -531,13 +536,20 @@ impl BaseTransformImpl for BargeInVad {
             // Per buffer: a canceller unlinked or replaced mid-stream hands
             // key detection back to us at once.
             let line_keys = matches!(&near, Some(Ok(n)) if n.keys.is_some());
+            let has_linear = matches!(&near, Some(Ok(n)) if n.linear.is_some());
             if let Some(a) = st.analysis.as_mut() {
                 a.line_keys = line_keys;
+                a.has_linear = has_linear;
             }
             match near {
                 Some(Ok(n)) => {
                     if let (Some(a), Some(seg)) = (st.analysis.as_mut(), segment.as_ref()) {
                         push_near(&mut a.near, &n, seg);
+                        if let (Some(lin), Some(rt)) =
+                            (n.linear.as_ref(), seg.to_running_time(n.start))
+                        {
+                            a.linear.push(rt.nseconds(), lin);
+                        }
                         if let Some(line) = n.keys.as_ref().filter(|_| settings.dtmf) {
                             keys.extend(line.iter().filter_map(|k| {
                                 let digit = k.digit.chars().next()?;
@@ -624,6 +636,9 @@ impl AudioFilterImpl for BargeInVad {
             residual_sorted: Vec::with_capacity(RESIDUAL_FRAMES),
             near: VecDeque::with_capacity(NEAR_ENTRIES),
             prime: Vec::with_capacity(HISTORY),
+            linear: second::LinearRing::new(),
+            has_linear: false,
+            second_frame: Vec::new(),
         });
         gst::info!(CAT, imp = self, "Analysing {info:?}");
         Ok(())
@@ -645,6 +660,7 @@ impl BargeInVad {
                 a.in_pos = 0;
                 a.origin_rt = None;
                 a.near.clear();
+                a.linear.clear();
                 a.dtmf = DtmfDetector::new(a.info.rate());
                 if let Some(r) = a.resampler.as_mut() {
                     r.reset();
@@ -823,18 +839,38 @@ impl BargeInVad {
             // through; without them (another canceller, or none) it holds
             // back every speech frame while the canceller warms up.
             let near = near_share(&mut a.near, start, end);
+            // The second opinion hears the canceller's linear output once
+            // its filter has converged (see `second`), else this audio.
+            let linear = a.has_linear && st.far_active_ns >= second::LINEAR_AFTER_NS;
             if st.far_active && near.is_some_and(|d| d >= second::TRIGGER_DB) {
-                // The audio before this frame (which ends the history).
-                let n = a.history.len();
-                let from = n.saturating_sub(frame_len * (second::PRIME_FRAMES + 1));
-                a.prime.clear();
-                a.prime
-                    .extend(a.history.range(from..n.saturating_sub(frame_len)));
+                let primed = linear && {
+                    let n = frame_len * second::PRIME_FRAMES;
+                    let from = start
+                        .saturating_sub((n as u64).mul_div_floor(1_000_000_000, er).unwrap_or(0));
+                    a.linear.read(from, n, &mut a.prime)
+                };
+                if !primed {
+                    // The audio before this frame (which ends the history).
+                    let n = a.history.len();
+                    let from = n.saturating_sub(frame_len * (second::PRIME_FRAMES + 1));
+                    a.prime.clear();
+                    a.prime
+                        .extend(a.history.range(from..n.saturating_sub(frame_len)));
+                }
                 st.second.start(start, &a.prime);
             }
-            let prob = match st.second.process(&a.frame_buf, start, near) {
-                Some(p2) => prob.max(p2),
-                None => prob,
+            if !(linear && a.linear.read(start, frame_len, &mut a.second_frame)) {
+                a.second_frame.clear();
+                a.second_frame.extend_from_slice(&a.frame_buf);
+            }
+            let (sure, floor) = if a.has_linear {
+                (second::LINEAR_SURE, second::FIRST_FLOOR)
+            } else {
+                (second::SURE, 0.0)
+            };
+            let prob = match st.second.process(&a.second_frame, start, near, sure) {
+                Some(p2) if prob >= floor => prob.max(p2),
+                _ => prob,
             };
             a.last_prob = prob;
             let prob = if warming && near.is_none() { 0.0 } else { prob };

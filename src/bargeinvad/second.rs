@@ -17,7 +17,21 @@
 //! median confirmation 18 ms sooner (before this release's change to the
 //! near-end noise floor, which moved the totals, not the comparison).
 
+//!
+//! When `bargeinaec` hands over AEC3's linear output (`NearEnd::linear`),
+//! the look listens to that instead, once the far end has played for
+//! `LINEAR_AFTER_NS`. In double talk AEC3's nonlinear suppressor cuts the
+//! caller with the echo (a median 17 dB under the microphone for the callers
+//! it missed); the linear filter's output keeps them, with some echo left.
+//! The look then counts from `LINEAR_SURE`, and only while the first model
+//! hears something too (`FIRST_FLOOR`): a fresh model on unsuppressed audio
+//! also scores residual echo and steady noise as speech. Measured with the
+//! element: on 1000 scenes, 86.5 → 89.6 % of callers at SER ≥ −5 dB with
+//! the same 7 false interruptions in 3.2 h; on 200 scenes, 83.1 → 86.4 %,
+//! 0 → 1. Without that second gate (`FIRST_FLOOR` 0), 92 % but 21 false.
+
 use super::engine::VadEngine;
+use std::collections::VecDeque;
 
 /// Near-end share (dB, from bargeinaec's meta) that starts a second look.
 pub const TRIGGER_DB: f64 = -4.0;
@@ -25,6 +39,14 @@ pub const TRIGGER_DB: f64 = -4.0;
 /// near-end share of the frame is at least `NEAR_DB`.
 pub const SURE: f64 = 0.85;
 pub const NEAR_DB: f64 = -6.0;
+/// Far-end activity before the linear output is listened to: until AEC3's
+/// linear filter has converged its output is the echo itself (with it from
+/// the start, 68 false interruptions on 1000 scenes, 21 with this).
+pub const LINEAR_AFTER_NS: u64 = 2_500_000_000;
+/// The second model's bar, and the first model's least probability, while
+/// the canceller provides its linear output.
+pub const LINEAR_SURE: f64 = 0.9;
+pub const FIRST_FLOOR: f64 = 0.05;
 /// How long a look lasts, and how much audio before the trigger primes it.
 const LIFE_NS: u64 = 1_500_000_000;
 pub const PRIME_FRAMES: usize = 8;
@@ -67,15 +89,81 @@ impl SecondOpinion {
     }
 
     /// The second model's verdict on this frame while a look lasts: its
-    /// probability when it is sure and `near_db` (the frame's near-end
-    /// share) agrees, else 0; None when not looking.
-    pub fn process(&mut self, frame: &[f32], start: u64, near_db: Option<f64>) -> Option<f64> {
+    /// probability when it is at least `sure` and `near_db` (the frame's
+    /// near-end share) agrees, else 0; None when not looking.
+    pub fn process(
+        &mut self,
+        frame: &[f32],
+        start: u64,
+        near_db: Option<f64>,
+        sure: f64,
+    ) -> Option<f64> {
         if !self.looking(start) {
             return None;
         }
         let p = f64::from(self.engine.process(frame).ok()?);
-        let agrees = p >= SURE && near_db.is_some_and(|d| d >= NEAR_DB);
+        let agrees = p >= sure && near_db.is_some_and(|d| d >= NEAR_DB);
         Some(if agrees { p } else { 0.0 })
+    }
+}
+
+/// The last two seconds of the canceller's linear output (16 kHz), placed in
+/// running time.
+pub struct LinearRing {
+    samples: VecDeque<f32>,
+    /// Running time (ns) of `samples[0]`.
+    start: u64,
+}
+
+impl LinearRing {
+    const RATE: u64 = 16_000;
+    const KEEP: usize = 2 * Self::RATE as usize;
+    /// A piece that starts further than this from where the ring ends
+    /// (a gap, an overlap, a seek) starts the ring anew.
+    const SLACK_NS: u64 = 20_000_000;
+
+    pub fn new() -> Self {
+        Self {
+            samples: VecDeque::with_capacity(Self::KEEP),
+            start: 0,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.samples.clear();
+        self.start = 0;
+    }
+
+    fn ns(samples: u64) -> u64 {
+        samples * 1_000_000_000 / Self::RATE
+    }
+
+    /// Appends `piece`, whose first sample is at running time `at`.
+    pub fn push(&mut self, at: u64, piece: &[f32]) {
+        let end = self.start + Self::ns(self.samples.len() as u64);
+        if self.samples.is_empty() || at.abs_diff(end) > Self::SLACK_NS {
+            self.samples.clear();
+            self.start = at;
+        }
+        self.samples.extend(piece.iter().copied());
+        let excess = self.samples.len().saturating_sub(Self::KEEP);
+        self.samples.drain(..excess);
+        self.start += Self::ns(excess as u64);
+    }
+
+    /// Replaces `out` with the `n` samples from running time `at`; false
+    /// (and `out` untouched) when the ring does not hold all of them.
+    pub fn read(&self, at: u64, n: usize, out: &mut Vec<f32>) -> bool {
+        let Some(from) = at.checked_sub(self.start) else {
+            return false;
+        };
+        let i = (from * Self::RATE / 1_000_000_000) as usize;
+        if i + n > self.samples.len() {
+            return false;
+        }
+        out.clear();
+        out.extend(self.samples.range(i..i + n));
+        true
     }
 }
 
@@ -113,10 +201,13 @@ mod tests {
     #[test]
     fn says_nothing_until_started_and_after_its_life() {
         let (mut o, _) = opinion();
-        assert_eq!(o.process(&[0.9; 4], 0, Some(0.0)), None);
+        assert_eq!(o.process(&[0.9; 4], 0, Some(0.0), SURE), None);
         o.start(1_000, &[]);
-        assert_eq!(o.process(&[0.9; 4], 1_000, Some(0.0)), Some(0.9f32 as f64));
-        assert_eq!(o.process(&[0.9; 4], 1_000 + LIFE_NS, Some(0.0)), None);
+        assert_eq!(
+            o.process(&[0.9; 4], 1_000, Some(0.0), SURE),
+            Some(0.9f32 as f64)
+        );
+        assert_eq!(o.process(&[0.9; 4], 1_000 + LIFE_NS, Some(0.0), SURE), None);
     }
 
     #[test]
@@ -132,12 +223,59 @@ mod tests {
     fn counts_only_when_sure_and_the_near_end_agrees() {
         let (mut o, _) = opinion();
         o.start(0, &[]);
-        assert_eq!(o.process(&[0.6; 4], 1, Some(0.0)), Some(0.0), "not sure");
-        assert_eq!(o.process(&[0.95; 4], 1, Some(-12.0)), Some(0.0), "echo");
-        assert_eq!(o.process(&[0.95; 4], 1, None), Some(0.0), "no meta");
+        assert_eq!(
+            o.process(&[0.6; 4], 1, Some(0.0), SURE),
+            Some(0.0),
+            "not sure"
+        );
+        assert_eq!(
+            o.process(&[0.95; 4], 1, Some(-12.0), SURE),
+            Some(0.0),
+            "echo"
+        );
+        assert_eq!(o.process(&[0.95; 4], 1, None, SURE), Some(0.0), "no meta");
         assert!(
-            o.process(&[0.95; 4], 1, Some(-3.0))
+            o.process(&[0.95; 4], 1, Some(-3.0), SURE)
                 .is_some_and(|p| p > 0.9)
         );
+        assert_eq!(
+            o.process(&[0.88; 4], 1, Some(-3.0), LINEAR_SURE),
+            Some(0.0),
+            "the linear output's bar is higher"
+        );
+    }
+
+    #[test]
+    fn the_linear_ring_reads_by_running_time() {
+        let mut r = LinearRing::new();
+        let ramp: Vec<f32> = (0..1600).map(|i| i as f32).collect();
+        r.push(1_000_000_000, &ramp[..800]);
+        r.push(1_050_000_000, &ramp[800..]); // contiguous: 800 samples = 50 ms
+        let mut out = Vec::new();
+        assert!(r.read(1_010_000_000, 4, &mut out));
+        assert_eq!(out, vec![160.0, 161.0, 162.0, 163.0]);
+        assert!(r.read(1_090_000_000, 160, &mut out));
+        assert_eq!(out[0], 1440.0);
+        assert!(!r.read(1_095_000_000, 160, &mut out), "beyond the end");
+        assert!(!r.read(999_000_000, 4, &mut out), "before the start");
+        // A jump starts anew: the old samples are not read as the new ones.
+        r.push(5_000_000_000, &[7.0; 160]);
+        assert!(!r.read(1_010_000_000, 4, &mut out));
+        assert!(r.read(5_000_000_000, 160, &mut out));
+        assert!(out.iter().all(|&v| v == 7.0));
+    }
+
+    #[test]
+    fn the_linear_ring_keeps_two_seconds() {
+        let mut r = LinearRing::new();
+        for k in 0..300u64 {
+            r.push(k * 10_000_000, &[k as f32; 160]);
+        }
+        let mut out = Vec::new();
+        assert!(!r.read(0, 160, &mut out), "the first second is gone");
+        assert!(r.read(1_000_000_000, 160, &mut out));
+        assert_eq!(out[0], 100.0);
+        assert!(r.read(2_990_000_000, 160, &mut out));
+        assert_eq!(out[0], 299.0);
     }
 }
