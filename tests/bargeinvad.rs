@@ -19,6 +19,15 @@ impl Out {
             .collect()
     }
 
+    /// When each confirmed barge-in was detected, in seconds.
+    fn confirmed_s(&self) -> Vec<f64> {
+        self.bargeins()
+            .iter()
+            .filter(|b| b.stage == protocol::Stage::Confirmed)
+            .map(|b| b.detected.nseconds() as f64 / 1e9)
+            .collect()
+    }
+
     fn stages(&self) -> Vec<&'static str> {
         self.messages
             .iter()
@@ -41,24 +50,12 @@ fn run_vad(
     props: &[(&str, gst::glib::Value)],
     before: impl FnOnce(&mut gst_check::Harness),
 ) -> Out {
-    run_vad_near(samples, rate, s16, props, before, None)
+    run_vad_meta(samples, rate, s16, props, before, None, None)
 }
 
 /// The same, with bargeinaec's near-end meta on every buffer: `near(t)` is
-/// the share (dB) for the 10 ms frame starting at `t` seconds.
-fn run_vad_near(
-    samples: &[f32],
-    rate: u32,
-    s16: bool,
-    props: &[(&str, gst::glib::Value)],
-    before: impl FnOnce(&mut gst_check::Harness),
-    near: Option<&dyn Fn(f64) -> f64>,
-) -> Out {
-    run_vad_meta(samples, rate, s16, props, before, near, None)
-}
-
-/// The same, the meta also carrying AEC3's linear output (`linear`, 16 kHz,
-/// on the same timeline as `samples`).
+/// the share (dB) for the 10 ms frame starting at `t` seconds; `linear`, if
+/// any, is AEC3's linear output for it (16 kHz, the timeline of `samples`).
 fn run_vad_meta(
     samples: &[f32],
     rate: u32,
@@ -416,13 +413,7 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
     let (x, onset) = speech_after_silence(rate);
     let far = prompt_playing();
     let start_far = |h: &mut gst_check::Harness| assert!(h.push_event(far.downstream_event()));
-    let confirmed = |out: &Out| -> Vec<f64> {
-        out.bargeins()
-            .iter()
-            .filter(|b| b.stage == protocol::Stage::Confirmed)
-            .map(|b| b.detected.nseconds() as f64 / 1e9)
-            .collect()
-    };
+    let confirmed = |out: &Out| out.confirmed_s();
     let warmup_end = 2.5;
     let onset_s = onset.nseconds() as f64 / 1e9;
     let talking = |t: f64| t >= onset_s;
@@ -435,7 +426,7 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
     );
 
     let near_end = |t: f64| if talking(t) { -1.0 } else { -40.0 };
-    let heard = run_vad_near(&x, rate, false, &[], start_far, Some(&near_end));
+    let heard = run_vad_meta(&x, rate, false, &[], start_far, Some(&near_end), None);
     let c = confirmed(&heard);
     assert_eq!(c.len(), 1, "{:?}", heard.stages());
     assert!(
@@ -445,7 +436,7 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
     );
 
     let all_echo = |_t: f64| -30.0;
-    let echo = run_vad_near(&x, rate, false, &[], start_far, Some(&all_echo));
+    let echo = run_vad_meta(&x, rate, false, &[], start_far, Some(&all_echo), None);
     assert!(
         confirmed(&echo).is_empty(),
         "echo confirmed: {:?}",
@@ -454,7 +445,7 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
     // With the check turned off after the warm-up, the same speech confirms
     // once the warm-up is over.
     let off = [("near-end-db", (-60.0f64).to_value())];
-    let late = run_vad_near(&x, rate, false, &off, start_far, Some(&all_echo));
+    let late = run_vad_meta(&x, rate, false, &off, start_far, Some(&all_echo), None);
     assert!(
         confirmed(&late).first().is_some_and(|&t| t >= warmup_end),
         "{:?}",
@@ -471,17 +462,8 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
 fn the_second_opinion_hears_the_cancellers_linear_output() {
     let rate = 16000;
     let lead = 3 * rate as usize + rate as usize / 4; // 3.25 s of prompt first
-    let voice: Vec<f32> = speech(
-        "I would like to speak to customer service please",
-        "en-us",
-        rate,
-    )
-    .iter()
-    .map(|v| v * 0.6)
-    .collect();
-    let n = lead + voice.len() + rate as usize;
-    let mut caller = vec![0.0f32; n];
-    caller[lead..lead + voice.len()].copy_from_slice(&voice);
+    let n = lead + 4 * rate as usize;
+    let (_, caller) = caller_over(n, lead, rate, 0.6);
     let floor = noise(0.001, n, 5);
     // What AEC3 let through, the caller 40 dB down (at −34 dB the model
     // alone confirms them), and its linear output.
@@ -490,30 +472,37 @@ fn the_second_opinion_hears_the_cancellers_linear_output() {
     let onset_s = true_onset(&caller, rate).nseconds() as f64 / 1e9;
     let far = prompt_playing();
     let start_far = |h: &mut gst_check::Harness| assert!(h.push_event(far.downstream_event()));
-    let confirmed = |out: &Out| -> Vec<f64> {
-        out.bargeins()
-            .iter()
-            .filter(|b| b.stage == protocol::Stage::Confirmed)
-            .map(|b| b.detected.nseconds() as f64 / 1e9 - onset_s)
-            .collect()
-    };
+    // After the onset, in seconds.
+    let confirmed =
+        |out: &Out| -> Vec<f64> { out.confirmed_s().iter().map(|t| t - onset_s).collect() };
     let near_end = |t: f64| if t >= onset_s { -2.0 } else { -30.0 };
+    let heard_with_linear = |audio: &[f32], near: &dyn Fn(f64) -> f64| {
+        run_vad_meta(
+            audio,
+            rate,
+            false,
+            &[],
+            start_far,
+            Some(near),
+            Some(&linear),
+        )
+    };
 
-    let suppressed = run_vad_near(&processed, rate, false, &[], start_far, Some(&near_end));
-    assert!(
-        confirmed(&suppressed).is_empty(),
-        "the whisper alone confirmed: {:?}",
-        suppressed.stages()
-    );
-    let heard = run_vad_meta(
+    let suppressed = run_vad_meta(
         &processed,
         rate,
         false,
         &[],
         start_far,
         Some(&near_end),
-        Some(&linear),
+        None,
     );
+    assert!(
+        confirmed(&suppressed).is_empty(),
+        "the whisper alone confirmed: {:?}",
+        suppressed.stages()
+    );
+    let heard = heard_with_linear(&processed, &near_end);
     let c = confirmed(&heard);
     assert_eq!(c.len(), 1, "{:?}", heard.stages());
     assert!(
@@ -523,15 +512,7 @@ fn the_second_opinion_hears_the_cancellers_linear_output() {
     );
     // The same linear output where the canceller says it is all echo.
     let all_echo = |_t: f64| -30.0;
-    let echo = run_vad_meta(
-        &processed,
-        rate,
-        false,
-        &[],
-        start_far,
-        Some(&all_echo),
-        Some(&linear),
-    );
+    let echo = heard_with_linear(&processed, &all_echo);
     assert!(
         confirmed(&echo).is_empty(),
         "echo confirmed: {:?}",
@@ -539,15 +520,7 @@ fn the_second_opinion_hears_the_cancellers_linear_output() {
     );
     // Nor where the first model hears nothing at all: the linear output's
     // echo and noise alone do not stop the prompt.
-    let muted = run_vad_meta(
-        &floor,
-        rate,
-        false,
-        &[],
-        start_far,
-        Some(&near_end),
-        Some(&linear),
-    );
+    let muted = heard_with_linear(&floor, &near_end);
     assert!(
         confirmed(&muted).is_empty(),
         "confirmed on the linear output alone: {:?}",

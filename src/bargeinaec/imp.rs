@@ -146,6 +146,8 @@ impl Settings {
 struct Near {
     info: gst_audio::AudioInfo,
     processor: wap::Processor,
+    /// Whether `processor` was built around AEC3 (see `make_processor`).
+    processor_aec3: bool,
     applied: Option<Settings>,
     /// Samples per channel in a 10 ms frame.
     spf: usize,
@@ -250,18 +252,31 @@ impl LineKeys {
     }
 }
 
+/// WebRTC's processor. With echo cancellation, built around AEC3 with its
+/// own defaults plus the linear output for the detector; such a processor
+/// always cancels echo (WebRTC ignores the config's switch when given an AEC3
+/// config), so without echo cancellation it is built plain.
+fn make_processor(rate: u32, echo_cancel: bool) -> Result<wap::Processor, String> {
+    let processor = if echo_cancel {
+        let mut aec3 = wap::experimental::EchoCanceller3Config::default();
+        aec3.filter.export_linear_aec_output = true;
+        wap::Processor::with_aec3_config(rate, aec3)
+    } else {
+        wap::Processor::new(rate)
+    };
+    processor.map_err(|e| e.to_string())
+}
+
 impl Near {
     fn new(info: gst_audio::AudioInfo) -> Result<Self, String> {
         let rate = info.rate();
-        // AEC3's own defaults, plus its linear output for the detector.
-        let mut aec3 = wap::experimental::EchoCanceller3Config::default();
-        aec3.filter.export_linear_aec_output = true;
-        let processor = wap::Processor::with_aec3_config(rate, aec3).map_err(|e| e.to_string())?;
+        let processor = make_processor(rate, DEFAULT_ECHO_CANCEL)?;
         let spf = rate as usize / 100;
         let channels = info.channels() as usize;
         Ok(Self {
             info,
             processor,
+            processor_aec3: DEFAULT_ECHO_CANCEL,
             applied: None,
             spf,
             acc: Vec::with_capacity(spf * channels * 4),
@@ -1364,6 +1379,21 @@ impl BargeInAec {
             near.skip = d;
             near.dry.clear();
             near.dry.extend(std::iter::repeat_n(0.0, d * channels));
+        }
+        if settings.echo_cancel != near.processor_aec3 {
+            // Switching echo cancellation resets WebRTC's state either way.
+            match make_processor(near.rate(), settings.echo_cancel) {
+                Ok(p) => {
+                    near.processor = p;
+                    near.processor_aec3 = settings.echo_cancel;
+                    near.applied = None;
+                }
+                Err(e) if !near.warned_dsp => {
+                    near.warned_dsp = true;
+                    out.warning = Some(format!("Could not rebuild the WebRTC processor ({e})"));
+                }
+                Err(_) => {}
+            }
         }
         if near.applied.as_ref() != Some(settings) {
             near.processor.set_config(settings.webrtc_config());

@@ -144,6 +144,25 @@ pub fn fixture_dir() -> PathBuf {
 /// Speech from espeak-ng, mono f32 at `rate` (resampled with sox), cached.
 /// Panics with a clear message when espeak-ng or sox is missing: the set-up
 /// script installs both.
+/// A caller's request ("I would like to speak to customer service
+/// please", scaled by `gain`) placed from sample `start` on a silent track
+/// of `len` samples: the voice itself and the track.
+pub fn caller_over(len: usize, start: usize, rate: u32, gain: f32) -> (Vec<f32>, Vec<f32>) {
+    let voice: Vec<f32> = speech(
+        "I would like to speak to customer service please",
+        "en-us",
+        rate,
+    )
+    .iter()
+    .map(|v| v * gain)
+    .collect();
+    let mut track = vec![0.0f32; len];
+    for (t, v) in track.iter_mut().skip(start).zip(&voice) {
+        *t = *v;
+    }
+    (voice, track)
+}
+
 pub fn speech(text: &str, voice: &str, rate: u32) -> Vec<f32> {
     let key = format!("{:016x}", fxhash(&format!("{voice}|{text}|{rate}")));
     let out = fixture_dir().join(format!("speech-{key}.wav"));
