@@ -282,7 +282,9 @@ impl Decider {
         } else {
             self.last_speech_end.saturating_sub(self.model_onset)
         };
-        if self.stage == Stage::Candidate && lasted >= p.start_ns {
+        // A frame both loud and speech to the model does not wait for
+        // start-ms: the fast path's evidence with the model's agreement.
+        if self.stage == Stage::Candidate && (lasted >= p.start_ns || (loud && speech)) {
             self.go_tentative(end, out);
         }
         let near_enough = if self.strict {
@@ -481,6 +483,36 @@ mod tests {
 
     fn feed_loud(frames: &[(f64, bool)]) -> Vec<(u64, Decision)> {
         feed_frames(frames, true)
+    }
+
+    #[test]
+    fn a_loud_frame_the_model_already_hears_ducks_before_start_ms() {
+        // The model hears the caller on the very frame their level rises:
+        // not the fast path (the model has spoken), yet no start-ms wait.
+        let mut frames = vec![(0.0, false); 3];
+        frames.push((0.95, true));
+        frames.extend([(0.95, false); 12]);
+        frames.extend([(0.0, false); 10]);
+        let got = feed_loud(&frames);
+        assert_eq!(kinds(&got), ["start", "tentative", "confirmed", "end"]);
+        assert_eq!(
+            got[1].1,
+            Decision::Tentative {
+                onset: 3 * F,
+                detected: 4 * F
+            },
+            "waited for start-ms"
+        );
+        // A loud frame the model does not take for speech still waits.
+        let mut quiet = vec![(0.0, false); 3];
+        quiet.push((0.95, false));
+        quiet.push((0.3, true));
+        quiet.extend([(0.0, false); 10]);
+        assert!(
+            kinds(&feed_loud(&quiet)).iter().all(|k| *k != "tentative"),
+            "{:?}",
+            feed_loud(&quiet)
+        );
     }
 
     #[test]
