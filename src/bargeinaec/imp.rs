@@ -268,15 +268,15 @@ fn make_processor(rate: u32, echo_cancel: bool) -> Result<wap::Processor, String
 }
 
 impl Near {
-    fn new(info: gst_audio::AudioInfo) -> Result<Self, String> {
+    fn new(info: gst_audio::AudioInfo, echo_cancel: bool) -> Result<Self, String> {
         let rate = info.rate();
-        let processor = make_processor(rate, DEFAULT_ECHO_CANCEL)?;
+        let processor = make_processor(rate, echo_cancel)?;
         let spf = rate as usize / 100;
         let channels = info.channels() as usize;
         Ok(Self {
             info,
             processor,
-            processor_aec3: DEFAULT_ECHO_CANCEL,
+            processor_aec3: echo_cancel,
             applied: None,
             spf,
             acc: Vec::with_capacity(spf * channels * 4),
@@ -892,12 +892,13 @@ impl AggregatorImpl for BargeInAec {
                     return false;
                 }
                 gst::info!(CAT, obj = pad, "Caps {caps}");
+                let echo_cancel = self.settings.lock().unwrap().echo_cancel;
                 let result = {
                     let mut state = self.state.lock().unwrap();
                     if is_near {
                         let same = state.near.as_ref().is_some_and(|n| n.info == info);
                         if !same {
-                            match Near::new(info) {
+                            match Near::new(info, echo_cancel) {
                                 Ok(near) => state.near = Some(near),
                                 Err(e) => {
                                     drop(state);

@@ -859,16 +859,21 @@ impl BargeInVad {
                 }
                 st.second.start(start, &a.prime);
             }
-            if !(linear && a.linear.read(start, frame_len, &mut a.second_frame)) {
-                a.second_frame.clear();
-                a.second_frame.extend_from_slice(&a.frame_buf);
-            }
+            // Only while a look lasts: the second model is idle otherwise.
+            let from_linear = linear
+                && st.second.looking(start)
+                && a.linear.read(start, frame_len, &mut a.second_frame);
+            let heard: &[f32] = if from_linear {
+                &a.second_frame
+            } else {
+                &a.frame_buf
+            };
             let (sure, floor) = if a.has_linear {
                 (second::LINEAR_SURE, second::FIRST_FLOOR)
             } else {
                 (second::SURE, 0.0)
             };
-            let prob = match st.second.process(&a.second_frame, start, near, sure) {
+            let prob = match st.second.process(heard, start, near, sure) {
                 Some(p2) if prob >= floor => prob.max(p2),
                 _ => prob,
             };

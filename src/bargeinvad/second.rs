@@ -117,6 +117,8 @@ pub struct LinearRing {
 
 impl LinearRing {
     const RATE: u64 = 16_000;
+    /// Exact at 16 kHz; dividing by it cannot overflow as `t * RATE` can.
+    const NS_PER_SAMPLE: u64 = 1_000_000_000 / Self::RATE;
     const KEEP: usize = 2 * Self::RATE as usize;
     /// A piece that starts further than this from where the ring ends
     /// (a gap, an overlap, a seek) starts the ring anew.
@@ -135,7 +137,7 @@ impl LinearRing {
     }
 
     fn ns(samples: u64) -> u64 {
-        samples * 1_000_000_000 / Self::RATE
+        samples.saturating_mul(Self::NS_PER_SAMPLE)
     }
 
     /// Appends `piece`, whose first sample is at running time `at`.
@@ -157,8 +159,8 @@ impl LinearRing {
         let Some(from) = at.checked_sub(self.start) else {
             return false;
         };
-        let i = (from * Self::RATE / 1_000_000_000) as usize;
-        if i + n > self.samples.len() {
+        let i = usize::try_from(from / Self::NS_PER_SAMPLE).unwrap_or(usize::MAX);
+        if i.saturating_add(n) > self.samples.len() {
             return false;
         }
         out.clear();
