@@ -528,6 +528,63 @@ fn the_second_opinion_hears_the_cancellers_linear_output() {
     );
 }
 
+/// In double talk AEC3's suppressor leaves a caller in pieces: no piece
+/// lasts start-ms, but the canceller sees the caller in each one, and
+/// together they confirm.
+#[test]
+fn a_caller_the_suppressor_leaves_in_pieces_is_confirmed() {
+    let rate = 16000;
+    let lead = 3 * rate as usize + rate as usize / 4; // past the warm-up
+    let n = lead + 4 * rate as usize;
+    let (_, caller) = caller_over(n, lead, rate, 0.6);
+    let onset_s = true_onset(&caller, rate).nseconds() as f64 / 1e9;
+    // 128 ms of the caller kept in every 384 ms, the rest cut 40 dB: the
+    // gaps outlast the hangover, no piece lasts confirm-ms (with pieces
+    // 128 ms apart the model's hangover bridges the gaps on its own).
+    let kept = |t: f64| t >= onset_s && ((t - onset_s) * 1000.0) as u64 % 384 < 128;
+    let pieces: Vec<f32> = caller
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if kept(i as f64 / f64::from(rate)) {
+                *v
+            } else {
+                v * 0.01
+            }
+        })
+        .collect();
+    let audio = mix(&noise(0.001, n, 5), &pieces);
+    let far = prompt_playing();
+    let start_far = |h: &mut gst_check::Harness| assert!(h.push_event(far.downstream_event()));
+    let run = |near: &dyn Fn(f64) -> f64| {
+        run_vad_meta(&audio, rate, false, &[], start_far, Some(near), None)
+    };
+    let after_onset =
+        |out: &Out| -> Vec<f64> { out.confirmed_s().iter().map(|t| t - onset_s).collect() };
+
+    let seen = |t: f64| if kept(t) { -2.0 } else { -30.0 };
+    let heard = run(&seen);
+    let c = after_onset(&heard);
+    assert!(
+        !c.is_empty(),
+        "the pieces never confirmed: {:?}",
+        heard.stages()
+    );
+    assert!(
+        (0.0..1.5).contains(&c[0]),
+        "confirmed {:.2} s after the onset: {:?}",
+        c[0],
+        heard.stages()
+    );
+    // The same audio where the canceller says it is all echo.
+    let echo = run(&|_t: f64| -30.0);
+    assert!(
+        after_onset(&echo).is_empty(),
+        "echo confirmed: {:?}",
+        echo.stages()
+    );
+}
+
 /// The warm-up is counted in far-end time, wherever the stream starts on the
 /// running time (a call answered 20 s after the pipeline started).
 #[test]

@@ -30,6 +30,12 @@
 //!
 //! Without that report the warm-up holds back all speech (the caller zeroes
 //! the probability) and nothing else changes.
+//!
+//! Fragments (see `Fragments`): in double talk AEC3's suppressor leaves a
+//! caller only in pieces, a syllable here and there, and no piece lasts
+//! `start-ms`, let alone `confirm-ms`. After the warm-up, the first model's
+//! speech frames that carry near-end evidence over the far end are also
+//! summed over a sliding window; enough of them confirm, whatever the gaps.
 
 pub const MS: u64 = 1_000_000;
 /// The probability must fall this far below the threshold to count as silence.
@@ -42,6 +48,21 @@ const NEAR_SHARE: f64 = 0.7;
 /// Share of the frames the model hears that must be near-end speech frames
 /// in an utterance begun during the warm-up.
 const WARM_SHARE: f64 = 0.3;
+/// Fragments confirm when they add up to this share of `confirm-ms` within
+/// `FRAGMENT_WINDOW` times `confirm-ms` (at the defaults 160 ms in 640 ms),
+/// and are most of what the first model heard there. A caller the canceller
+/// sees throughout is then confirmed after 5/8 of `confirm-ms` over the far
+/// end: the near-end evidence stands for the rest.
+///
+/// Measured with the element on the 1000-scene corpus (seed 2): 89.6 →
+/// 91.0 % of callers at SER ≥ −5 dB, 77.7 → 79.8 % at all SERs, median
+/// confirmation 355 → 309 ms, the same 7 false interruptions without
+/// babble, backchannels that interrupt 42.4 → 45.5 %. Variants: 4 frames in
+/// 640 ms, 90.7 % and 9 false; 5 in 1 s, 90.7 % and 7; also spanning
+/// `confirm-ms`, 90.3 % and 358 ms; the second opinion's frames counted too,
+/// 4 false instead of 1 on the 200-scene corpus (pink noise).
+const FRAGMENT_SHARE: f64 = 0.625;
+const FRAGMENT_WINDOW: f64 = 2.5;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
@@ -66,6 +87,11 @@ pub struct Frame {
     pub warming: bool,
     /// What the canceller measured of the near end, if it said.
     pub near: Option<NearEvidence>,
+    /// The first model's own probability, without the second opinion
+    /// (`prob` is the larger of the two). Fragments count on it alone: a
+    /// fresh model's scattered frames in pink noise add up as readily as a
+    /// caller's (4 false interruptions instead of 1 on 200 scenes).
+    pub first_prob: f64,
 }
 
 /// Whether the share of the microphone's power that neither echo nor noise
@@ -140,6 +166,51 @@ pub struct Decider {
     /// loose near-end threshold.
     over_far: u32,
     near_over_far: u32,
+    /// Outlives utterances: fragments are what the other stages drop.
+    fragments: Fragments,
+}
+
+/// The first model's recent speech frames over the far end: (start,
+/// duration in ns, with near-end evidence), oldest first, and the durations
+/// of all of them (`heard`) and of those with the evidence (`near`).
+#[derive(Debug, Default)]
+struct Fragments {
+    frames: std::collections::VecDeque<(u64, u64, bool)>,
+    heard: u64,
+    near: u64,
+}
+
+impl Fragments {
+    /// Drops frames that began before `since`.
+    fn expire(&mut self, since: u64) {
+        while let Some(&(start, len, near)) = self.frames.front() {
+            if start >= since {
+                break;
+            }
+            self.heard -= len;
+            if near {
+                self.near -= len;
+            }
+            self.frames.pop_front();
+        }
+    }
+
+    fn add(&mut self, start: u64, len: u64, near: bool) {
+        self.frames.push_back((start, len, near));
+        self.heard += len;
+        if near {
+            self.near += len;
+        }
+    }
+
+    /// Where the first frame with near-end evidence began.
+    fn first(&self) -> Option<u64> {
+        self.frames.iter().find(|f| f.2).map(|f| f.0)
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
 }
 
 impl Default for Decider {
@@ -159,6 +230,7 @@ impl Default for Decider {
             spoken: 0,
             over_far: 0,
             near_over_far: 0,
+            fragments: Fragments::default(),
         }
     }
 }
@@ -194,6 +266,7 @@ impl Decider {
             loud,
             warming,
             near,
+            first_prob,
         } = frame;
         let thr = if far_active {
             p.far_end_threshold
@@ -303,6 +376,63 @@ impl Decider {
                 detected: end,
             });
         }
+        let heard = far_active && !warming && !self.strict && speech && first_prob >= thr;
+        let near_end = heard && near.is_some_and(|n| n.loose);
+        self.fragment(p, start, end, heard, near_end, prob, out);
+    }
+
+    /// Adds a frame the first model heard to the fragments, and confirms
+    /// when those with near-end evidence add up. As for a whole utterance
+    /// they must be most (`NEAR_SHARE`) of what the model heard: an echo
+    /// leak the model hears throughout has near-end evidence in some frames.
+    #[allow(clippy::too_many_arguments)]
+    fn fragment(
+        &mut self,
+        p: &Params,
+        start: u64,
+        end: u64,
+        heard: bool,
+        near_end: bool,
+        prob: f64,
+        out: &mut Vec<Decision>,
+    ) {
+        let confirm = p.confirm_ns as f64;
+        let window = (confirm * FRAGMENT_WINDOW) as u64;
+        self.fragments.expire(end.saturating_sub(window));
+        if !heard {
+            return;
+        }
+        self.fragments
+            .add(start, end.saturating_sub(start), near_end);
+        let f = &self.fragments;
+        let first = f.first().unwrap_or(start).min(start);
+        if !near_end
+            || self.stage == Stage::Confirmed
+            || (f.near as f64) < confirm * FRAGMENT_SHARE
+            || (f.near as f64) < NEAR_SHARE * f.heard as f64
+        {
+            return;
+        }
+        self.fragments.clear();
+        if self.stage == Stage::Idle {
+            // Every frame since `first` belongs to this utterance now.
+            self.onset = first;
+            self.model_onset = first;
+            self.last_speech_end = end;
+            self.peak = prob;
+            self.far_active_seen = true;
+        }
+        self.onset = self.onset.min(first);
+        self.model_onset = self.model_onset.min(first);
+        self.model_seen = true;
+        if self.stage != Stage::Tentative {
+            self.go_tentative(end, out);
+        }
+        self.stage = Stage::Confirmed;
+        out.push(Decision::Confirmed {
+            onset: self.onset,
+            detected: end,
+        });
     }
 
     fn go_tentative(&mut self, detected: u64, out: &mut Vec<Decision>) {
@@ -342,7 +472,9 @@ impl Decider {
             }
             _ => {}
         }
+        let fragments = std::mem::take(&mut self.fragments);
         *self = Self::default();
+        self.fragments = fragments;
     }
 }
 
@@ -386,6 +518,7 @@ mod tests {
                 loud,
                 warming,
                 near,
+                first_prob: prob,
             };
             d.push(&p, frame, || s, &mut out);
             all.extend(out.into_iter().map(|o| (i as u64, o)));
@@ -575,9 +708,95 @@ mod tests {
             loud: true,
             warming: false,
             near: None,
+            first_prob: 0.2,
         };
         d.push(&p, frame, || 0, &mut out);
         assert!(out.is_empty());
+    }
+
+    const NEAR: Option<NearEvidence> = Some(NearEvidence {
+        strict: true,
+        loose: true,
+    });
+
+    /// A caller the suppressor leaves in pieces: one 32 ms frame of speech
+    /// (p = 0.9, `first_prob` for the first model's share of it) every
+    /// `every` frames after three silent ones, `n` pieces.
+    fn pieces(
+        every: usize,
+        n: usize,
+        near: Option<NearEvidence>,
+        first_prob: f64,
+        far_active: bool,
+        warming: bool,
+    ) -> Vec<(u64, Decision)> {
+        let p = params();
+        let mut d = Decider::default();
+        let mut all = Vec::new();
+        for i in 0..3 + every * n {
+            let speech = i >= 3 && (i - 3) % every == 0;
+            let s = i as u64 * F;
+            let frame = Frame {
+                start: s,
+                end: s + F,
+                prob: if speech { 0.9 } else { 0.0 },
+                far_active,
+                loud: false,
+                warming,
+                near: if speech { near } else { None },
+                first_prob: if speech { first_prob } else { 0.0 },
+            };
+            let mut out = Vec::new();
+            d.push(&p, frame, || s, &mut out);
+            all.extend(out.into_iter().map(|o| (i as u64, o)));
+        }
+        all
+    }
+
+    #[test]
+    fn a_caller_in_pieces_over_the_far_end_is_confirmed() {
+        // Pieces 128 ms apart: none lasts start-ms, five add up to
+        // 160 ms (5/8 of confirm-ms) within 544 ms.
+        let got = pieces(4, 6, NEAR, 0.9, true, false);
+        assert_eq!(kinds(&got), ["start", "tentative", "confirmed"]);
+        let (at, confirmed) = &got[2];
+        assert_eq!(*at, 3 + 4 * 4, "at the fifth piece");
+        assert_eq!(
+            *confirmed,
+            Decision::Confirmed {
+                onset: 3 * F,
+                detected: (4 + 4 * 4) * F
+            },
+            "the onset is the first piece's"
+        );
+    }
+
+    #[test]
+    fn pieces_count_only_with_near_end_evidence_from_the_first_model_after_the_warm_up() {
+        let loose_only = Some(NearEvidence {
+            strict: false,
+            loose: false,
+        });
+        for (what, got) in [
+            ("no near-end report", pieces(4, 6, None, 0.9, true, false)),
+            (
+                "near-end share too low",
+                pieces(4, 6, loose_only, 0.9, true, false),
+            ),
+            (
+                "only the second opinion heard them",
+                pieces(4, 6, NEAR, 0.1, true, false),
+            ),
+            ("far end silent", pieces(4, 6, NEAR, 0.9, false, false)),
+            ("warming up", pieces(4, 6, NEAR, 0.9, true, true)),
+            ("too sparse", pieces(8, 6, NEAR, 0.9, true, false)),
+        ] {
+            assert!(
+                !kinds(&got).contains(&"confirmed"),
+                "{what}: {:?}",
+                kinds(&got)
+            );
+        }
     }
 
     #[test]
@@ -659,8 +878,12 @@ mod tests {
         // Half the frames with near-end evidence: below the 70 % share.
         let low: Vec<_> = (0..40).map(|i| (0.95, false, false, i % 2 == 0)).collect();
         assert_eq!(confirmed_at(&feed_guarded(&low)), None);
-        // 80 %: confirmed after confirm-ms, measured by the span.
+        // 80 %: confirmed once the near-end frames add up to 5/8 of
+        // confirm-ms (160 ms: five of the first six frames).
         let high: Vec<_> = (0..40).map(|i| (0.95, false, false, i % 5 != 4)).collect();
-        assert_eq!(confirmed_at(&feed_guarded(&high)), Some(7));
+        assert_eq!(confirmed_at(&feed_guarded(&high)), Some(5));
+        // Without the canceller's report, after confirm-ms by the span.
+        let plain = feed(&[0.95; 40], true);
+        assert_eq!(confirmed_at(&plain), Some(7));
     }
 }

@@ -873,6 +873,7 @@ impl BargeInVad {
             } else {
                 (second::SURE, 0.0)
             };
+            let first_prob = prob;
             let prob = match st.second.process(heard, start, near, sure) {
                 Some(p2) if prob >= floor => prob.max(p2),
                 _ => prob,
@@ -912,6 +913,11 @@ impl BargeInVad {
                     strict: db >= settings.near_end_db.max(NEAR_WARMUP_DB),
                     loose: settings.near_end_db <= NEAR_END_OFF_DB || db >= settings.near_end_db,
                 }),
+                first_prob: if warming && near.is_none() {
+                    0.0
+                } else {
+                    first_prob
+                },
             };
             st.decider.push(&params, frame, hint, decisions);
             gst::trace!(

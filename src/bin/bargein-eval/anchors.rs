@@ -121,6 +121,7 @@ pub fn decide_binary(
             loud: false,
             warming: false,
             near: None,
+            first_prob: if a { 1.0 } else { 0.0 },
         };
         decider.push(&params, frame, || start, &mut out);
     }
