@@ -95,11 +95,14 @@ pub struct Frame {
 }
 
 /// Whether the share of the microphone's power that neither echo nor noise
-/// explains passed the warm-up (`strict`) and the normal (`loose`) threshold.
+/// explains passed the warm-up (`strict`) and the normal (`loose`) threshold,
+/// and whether the normal one is checked at all (`checked`: with the check
+/// off every frame passes it, and fragments do not count).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NearEvidence {
     pub strict: bool,
     pub loose: bool,
+    pub checked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -377,7 +380,7 @@ impl Decider {
             });
         }
         let heard = far_active && !warming && !self.strict && speech && first_prob >= thr;
-        let near_end = heard && near.is_some_and(|n| n.loose);
+        let near_end = heard && near.is_some_and(|n| n.checked && n.loose);
         self.fragment(p, start, end, heard, near_end, prob, out);
     }
 
@@ -717,6 +720,7 @@ mod tests {
     const NEAR: Option<NearEvidence> = Some(NearEvidence {
         strict: true,
         loose: true,
+        checked: true,
     });
 
     /// A caller the suppressor leaves in pieces: one 32 ms frame of speech
@@ -773,15 +777,26 @@ mod tests {
 
     #[test]
     fn pieces_count_only_with_near_end_evidence_from_the_first_model_after_the_warm_up() {
-        let loose_only = Some(NearEvidence {
+        let too_low = Some(NearEvidence {
             strict: false,
             loose: false,
+            checked: true,
+        });
+        // near-end-db −60: every frame passes, none is evidence.
+        let unchecked = Some(NearEvidence {
+            strict: true,
+            loose: true,
+            checked: false,
         });
         for (what, got) in [
             ("no near-end report", pieces(4, 6, None, 0.9, true, false)),
             (
                 "near-end share too low",
-                pieces(4, 6, loose_only, 0.9, true, false),
+                pieces(4, 6, too_low, 0.9, true, false),
+            ),
+            (
+                "near-end check off",
+                pieces(4, 6, unchecked, 0.9, true, false),
             ),
             (
                 "only the second opinion heard them",
@@ -826,7 +841,11 @@ mod tests {
                 true,
                 false,
                 warming,
-                Some(NearEvidence { strict, loose }),
+                Some(NearEvidence {
+                    strict,
+                    loose,
+                    checked: true,
+                }),
             )
         }))
     }

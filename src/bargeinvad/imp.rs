@@ -912,6 +912,7 @@ impl BargeInVad {
                 near: near.map(|db| NearEvidence {
                     strict: db >= settings.near_end_db.max(NEAR_WARMUP_DB),
                     loose: settings.near_end_db <= NEAR_END_OFF_DB || db >= settings.near_end_db,
+                    checked: settings.near_end_db > NEAR_END_OFF_DB,
                 }),
                 first_prob: if warming && near.is_none() {
                     0.0
