@@ -958,6 +958,28 @@ impl AggregatorImpl for BargeInAec {
     }
 
     fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut result = self.aggregate_one(timeout)?;
+        // Then every further near buffer the reference already covers. A
+        // non-live base class calls this only while every pad holds a
+        // buffer, and the lookahead often empties far_sink's queue into the
+        // reference: the near buffers behind would wait for far audio they
+        // do not need (an application that feeds the far end as the output
+        // advances waited for good).
+        while self.near_pad.peek_buffer().is_some() {
+            match self.aggregate_one(false) {
+                Ok(r) => result = r,
+                Err(gst_base::AGGREGATOR_FLOW_NEED_DATA) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(result)
+    }
+}
+
+impl BargeInAec {
+    /// Processes the next near buffer once the far end covers it (or will
+    /// not come in time: a live timeout, far_sink finished or unlinked).
+    fn aggregate_one(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
         let Some(peeked) = self.near_pad.peek_buffer() else {
             if self.near_pad.is_eos() {
                 let out = self.drain();

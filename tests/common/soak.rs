@@ -145,24 +145,13 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
                     }
                 }
             }
-            // At most three microphone chunks beyond what came out, so the
-            // far end is never queued far ahead. But not for good: with the
-            // reference handed out early (the far end was queued ahead a
-            // while) the element can need far audio that this loop would only
-            // send after more comes out, and both would wait (it hung one
-            // run in a few, under load). No output for a second means that;
-            // a busy machine only delays the element by less.
+            // At most one microphone chunk beyond what came out: the far end
+            // is never queued ahead, and comes only as the output advances.
+            // (Before bargeinaec processed every near buffer its reference
+            // covers per call, this hung: the lookahead had emptied
+            // far_sink's queue and the base class waited for it.)
             FarFeed::JustInTime => {
-                let mut seen = out.lock().unwrap().len();
-                let mut still = std::time::Instant::now();
-                while out.lock().unwrap().len() + 3 * chunk < n {
-                    let now = out.lock().unwrap().len();
-                    if now != seen {
-                        seen = now;
-                        still = std::time::Instant::now();
-                    } else if still.elapsed() > std::time::Duration::from_secs(1) {
-                        break;
-                    }
+                while out.lock().unwrap().len() + chunk < n {
                     while let Some(msg) = bus.pop() {
                         note(&msg);
                     }
