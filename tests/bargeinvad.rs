@@ -28,6 +28,11 @@ impl Out {
             .collect()
     }
 
+    /// When each confirmed barge-in was detected, in seconds after `onset_s`.
+    fn confirmed_after(&self, onset_s: f64) -> Vec<f64> {
+        self.confirmed_s().iter().map(|t| t - onset_s).collect()
+    }
+
     fn stages(&self) -> Vec<&'static str> {
         self.messages
             .iter()
@@ -453,6 +458,17 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
     );
 }
 
+/// The caller's request over the prompt, 3.25 s in (past the warm-up and
+/// the linear filter's convergence): the track's length, the track, and
+/// the true onset in seconds.
+fn caller_after_the_warm_up(rate: u32) -> (usize, Vec<f32>, f64) {
+    let lead = 3 * rate as usize + rate as usize / 4;
+    let n = lead + 4 * rate as usize;
+    let (_, caller) = caller_over(n, lead, rate, 0.6);
+    let onset_s = true_onset(&caller, rate).nseconds() as f64 / 1e9;
+    (n, caller, onset_s)
+}
+
 /// A caller who talks over the prompt after AEC3 has converged, whom its
 /// suppressor cut to a whisper: missed on the processed audio alone, heard
 /// by the second opinion on the canceller's linear output (where they are
@@ -461,20 +477,15 @@ fn during_the_warm_up_near_end_evidence_lets_a_caller_through() {
 #[test]
 fn the_second_opinion_hears_the_cancellers_linear_output() {
     let rate = 16000;
-    let lead = 3 * rate as usize + rate as usize / 4; // 3.25 s of prompt first
-    let n = lead + 4 * rate as usize;
-    let (_, caller) = caller_over(n, lead, rate, 0.6);
+    let (n, caller, onset_s) = caller_after_the_warm_up(rate);
     let floor = noise(0.001, n, 5);
     // What AEC3 let through, the caller 40 dB down (at −34 dB the model
     // alone confirms them), and its linear output.
     let processed = mix(&floor, &caller.iter().map(|v| v * 0.01).collect::<Vec<_>>());
     let linear = mix(&floor, &caller);
-    let onset_s = true_onset(&caller, rate).nseconds() as f64 / 1e9;
     let far = prompt_playing();
     let start_far = |h: &mut gst_check::Harness| assert!(h.push_event(far.downstream_event()));
-    // After the onset, in seconds.
-    let confirmed =
-        |out: &Out| -> Vec<f64> { out.confirmed_s().iter().map(|t| t - onset_s).collect() };
+    let confirmed = |out: &Out| out.confirmed_after(onset_s);
     let near_end = |t: f64| if t >= onset_s { -2.0 } else { -30.0 };
     let heard_with_linear = |audio: &[f32], near: &dyn Fn(f64) -> f64| {
         run_vad_meta(
@@ -534,10 +545,7 @@ fn the_second_opinion_hears_the_cancellers_linear_output() {
 #[test]
 fn a_caller_the_suppressor_leaves_in_pieces_is_confirmed() {
     let rate = 16000;
-    let lead = 3 * rate as usize + rate as usize / 4; // past the warm-up
-    let n = lead + 4 * rate as usize;
-    let (_, caller) = caller_over(n, lead, rate, 0.6);
-    let onset_s = true_onset(&caller, rate).nseconds() as f64 / 1e9;
+    let (n, caller, onset_s) = caller_after_the_warm_up(rate);
     // 128 ms of the caller kept in every 384 ms, the rest cut 40 dB: the
     // gaps outlast the hangover, no piece lasts confirm-ms (with pieces
     // 128 ms apart the model's hangover bridges the gaps on its own).
@@ -559,8 +567,7 @@ fn a_caller_the_suppressor_leaves_in_pieces_is_confirmed() {
     let run = |near: &dyn Fn(f64) -> f64| {
         run_vad_meta(&audio, rate, false, &[], start_far, Some(near), None)
     };
-    let after_onset =
-        |out: &Out| -> Vec<f64> { out.confirmed_s().iter().map(|t| t - onset_s).collect() };
+    let after_onset = |out: &Out| out.confirmed_after(onset_s);
 
     let seen = |t: f64| if kept(t) { -2.0 } else { -30.0 };
     let heard = run(&seen);

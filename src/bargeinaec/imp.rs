@@ -1066,9 +1066,7 @@ impl BargeInAec {
         let out = self.process_near(&buf, &near_segment)?;
         self.send(out)
     }
-}
 
-impl BargeInAec {
     /// Clock drift between loudspeaker and microphone (0.1 % = 1 ms/s) moves
     /// the echo against the reference until it leaves the range AEC3's delay
     /// estimator covers (~400 ms), or comes before the reference, and

@@ -379,36 +379,35 @@ impl Decider {
                 detected: end,
             });
         }
-        let heard = far_active && !warming && !self.strict && speech && first_prob >= thr;
-        let near_end = heard && near.is_some_and(|n| n.checked && n.loose);
-        self.fragment(p, start, end, heard, near_end, prob, out);
+        // None: not a frame the first model heard over the far end; else
+        // whether it carries near-end evidence.
+        let heard = (far_active && !warming && !self.strict && speech && first_prob >= thr)
+            .then(|| near.is_some_and(|n| n.checked && n.loose));
+        self.fragment(p, start, end, heard, prob, out);
     }
 
     /// Adds a frame the first model heard to the fragments, and confirms
     /// when those with near-end evidence add up. As for a whole utterance
     /// they must be most (`NEAR_SHARE`) of what the model heard: an echo
     /// leak the model hears throughout has near-end evidence in some frames.
-    #[allow(clippy::too_many_arguments)]
     fn fragment(
         &mut self,
         p: &Params,
         start: u64,
         end: u64,
-        heard: bool,
-        near_end: bool,
+        heard: Option<bool>,
         prob: f64,
         out: &mut Vec<Decision>,
     ) {
         let confirm = p.confirm_ns as f64;
         let window = (confirm * FRAGMENT_WINDOW) as u64;
         self.fragments.expire(end.saturating_sub(window));
-        if !heard {
+        let Some(near_end) = heard else {
             return;
-        }
+        };
         self.fragments
             .add(start, end.saturating_sub(start), near_end);
         let f = &self.fragments;
-        let first = f.first().unwrap_or(start).min(start);
         if !near_end
             || self.stage == Stage::Confirmed
             || (f.near as f64) < confirm * FRAGMENT_SHARE
@@ -416,6 +415,7 @@ impl Decider {
         {
             return;
         }
+        let first = f.first().unwrap_or(start).min(start);
         self.fragments.clear();
         if self.stage == Stage::Idle {
             // Every frame since `first` belongs to this utterance now.

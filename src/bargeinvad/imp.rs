@@ -914,11 +914,8 @@ impl BargeInVad {
                     loose: settings.near_end_db <= NEAR_END_OFF_DB || db >= settings.near_end_db,
                     checked: settings.near_end_db > NEAR_END_OFF_DB,
                 }),
-                first_prob: if warming && near.is_none() {
-                    0.0
-                } else {
-                    first_prob
-                },
+                // Fragments never count in the warm-up: no zeroing needed.
+                first_prob,
             };
             st.decider.push(&params, frame, hint, decisions);
             gst::trace!(
