@@ -46,6 +46,9 @@ pub struct FarReference {
     /// Smallest lookahead (see `lookahead`) seen by `take` since the last
     /// `take_lead_min`, over frames the far end was playing in.
     lead_min: Option<i64>,
+    /// Whether `take` measures the lead: not for near buffers processed
+    /// without waiting for far_sink (they say nothing of how early it comes).
+    pub measure_lead: bool,
 }
 
 impl FarReference {
@@ -78,6 +81,7 @@ impl FarReference {
             dropped: 0,
             offset: 0,
             lead_min: None,
+            measure_lead: true,
         })
     }
 
@@ -328,7 +332,7 @@ impl FarReference {
         let end = start + self.ring.len() as i64;
         // The far end plays at this frame's own running time: what is here
         // beyond the frame is how far ahead of the near end it is fed.
-        if end > at + self.offset {
+        if self.measure_lead && end > at + self.offset {
             let lead = end - (at + out.len() as i64);
             self.lead_min = Some(self.lead_min.map_or(lead, |m| m.min(lead)));
         }

@@ -958,25 +958,38 @@ impl AggregatorImpl for BargeInAec {
     }
 
     fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut result = self.aggregate_one(timeout)?;
+        let mut result = Ok(self.aggregate_one(timeout)?);
         // Then every further near buffer the reference already covers. A
         // non-live base class calls this only while every pad holds a
         // buffer, and the lookahead often empties far_sink's queue into the
         // reference: the near buffers behind would wait for far audio they
         // do not need (an application that feeds the far end as the output
-        // advances waited for good).
+        // advances waited for good). They do not measure how early the far
+        // end comes: processed before far_sink refills, they would make it
+        // look late (the reference was then not handed out early enough).
+        self.measure_lead(false);
         while self.near_pad.peek_buffer().is_some() {
             match self.aggregate_one(false) {
-                Ok(r) => result = r,
+                Ok(r) => result = Ok(r),
                 Err(gst_base::AGGREGATOR_FLOW_NEED_DATA) => break,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        Ok(result)
+        self.measure_lead(true);
+        result
     }
 }
 
 impl BargeInAec {
+    fn measure_lead(&self, on: bool) {
+        if let Some(far) = self.state.lock().unwrap().far.as_mut() {
+            far.measure_lead = on;
+        }
+    }
+
     /// Processes the next near buffer once the far end covers it (or will
     /// not come in time: a live timeout, far_sink finished or unlinked).
     fn aggregate_one(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
