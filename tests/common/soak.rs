@@ -97,6 +97,14 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
         FarFeed::Ahead(ms) => (ms * u64::from(RATE) / 1000) as usize,
         FarFeed::JustInTime => 0,
     };
+    // Fed ahead, the far end comes in 250 ms buffers, as a TTS hands out its
+    // audio: in 20 ms buffers the element's spare depends on how promptly
+    // far_sink's thread is scheduled to push the next one (see the issue
+    // notes), and on a loaded machine the reference then fell behind.
+    let far_chunk = match feed {
+        FarFeed::Ahead(_) => 4000usize,
+        FarFeed::JustInTime => chunk,
+    };
     // The far end is as long as the microphone: it ends when the call does.
     let far_total = total;
     let mut far_n = 0usize;
@@ -105,7 +113,7 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
     let mut n = 0usize;
     while n < total {
         while far_n < (n + chunk + ahead).min(far_total) {
-            let len = chunk.min(far_total - far_n);
+            let len = far_chunk.min(far_total - far_n);
             let far: Vec<f32> = (far_n..far_n + len)
                 .map(|i| prompt[i % prompt.len()])
                 .collect();
