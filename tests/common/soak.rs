@@ -98,9 +98,10 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
         FarFeed::JustInTime => 0,
     };
     // Fed ahead, the far end comes in 250 ms buffers, as a TTS hands out its
-    // audio: in 20 ms buffers the element's spare depends on how promptly
-    // far_sink's thread is scheduled to push the next one (see the issue
-    // notes), and on a loaded machine the reference then fell behind.
+    // audio: in 20 ms buffers the element uses up the reference's spare as
+    // fast as it arrives and the reference falls behind the echo (README,
+    // Known issues: "An early reference needs far_sink's audio in large
+    // buffers").
     let far_chunk = match feed {
         FarFeed::Ahead(_) => 4000usize,
         FarFeed::JustInTime => chunk,
