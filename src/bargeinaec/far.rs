@@ -49,6 +49,18 @@ pub struct FarReference {
     /// Whether `take` measures the lead: not for near buffers processed
     /// without waiting for far_sink (they say nothing of how early it comes).
     pub measure_lead: bool,
+    /// Whether a non-live element waits briefly for far_sink to refill the
+    /// lookahead spare: once the far end has filled it (fed ahead: a file, a
+    /// TTS, an appsrc, whose thread refills it as soon as it runs again), or
+    /// once the drift follower wanted the reference earlier than the spare
+    /// allowed. Cleared after `missed_refills` waits in vain in a row (a far
+    /// end that comes just in time, as the output advances).
+    pub wait_for_spare: bool,
+    /// Waits in a row in which it did not refill the spare.
+    pub missed_refills: u32,
+    /// Checks that want the spare to let pass before waiting again, after
+    /// waiting was given up.
+    spare_backoff: u32,
 }
 
 impl FarReference {
@@ -82,6 +94,9 @@ impl FarReference {
             offset: 0,
             lead_min: None,
             measure_lead: true,
+            wait_for_spare: false,
+            missed_refills: 0,
+            spare_backoff: 0,
         })
     }
 
@@ -103,6 +118,9 @@ impl FarReference {
     /// echo that had come early before its reference again.
     pub fn reset(&mut self) {
         self.lead_min = None;
+        self.wait_for_spare = false;
+        self.missed_refills = 0;
+        self.spare_backoff = 0;
         self.pending.clear();
         self.ring.clear();
         self.ring_start = None;
@@ -262,6 +280,31 @@ impl FarReference {
             }
             self.dropped += excess as u64;
         }
+    }
+
+    /// The far end filled the lookahead spare: it is fed ahead.
+    pub fn spare_filled(&mut self) {
+        self.wait_for_spare = true;
+        self.missed_refills = 0;
+        self.spare_backoff = 0;
+    }
+
+    /// The drift follower wanted the reference earlier than the spare let
+    /// it: wait for far_sink to refill, unless that was given up lately.
+    pub fn want_spare(&mut self) {
+        if self.spare_backoff > 0 {
+            self.spare_backoff -= 1;
+        } else {
+            self.wait_for_spare = true;
+        }
+    }
+
+    /// Waiting did not refill the spare (`checks`: how many `want_spare`
+    /// calls to ignore before waiting again).
+    pub fn give_up_spare(&mut self, checks: u32) {
+        self.wait_for_spare = false;
+        self.missed_refills = 0;
+        self.spare_backoff = checks;
     }
 
     /// Timeline position of the oldest far sample kept (or, with none kept,
@@ -539,6 +582,32 @@ mod tests {
         // …while a far end that is not playing at all counts for nothing.
         assert!(!far.take(100 * MS, &mut out));
         assert_eq!(far.take_lead_min(), None);
+    }
+
+    #[test]
+    fn waiting_for_the_spare_backs_off_after_giving_up() {
+        let mut f = FarReference::new(16000, 16000, 1).unwrap();
+        assert!(
+            !f.wait_for_spare,
+            "nothing says the far end comes ahead yet"
+        );
+        f.want_spare();
+        assert!(f.wait_for_spare);
+        f.give_up_spare(2);
+        assert!(!f.wait_for_spare);
+        f.want_spare();
+        f.want_spare();
+        assert!(!f.wait_for_spare, "two checks pass before trying again");
+        f.want_spare();
+        assert!(f.wait_for_spare);
+        f.give_up_spare(5);
+        f.spare_filled();
+        assert!(
+            f.wait_for_spare,
+            "a far end that fills the spare is fed ahead"
+        );
+        f.reset();
+        assert!(!f.wait_for_spare, "a new far stream starts over");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 use webrtc_audio_processing as wap;
 
 use super::NoiseSuppression;
@@ -75,8 +76,21 @@ const DRIFT_LEAD_MARGIN_MS: i64 = 10;
 const DRIFT_SHORT_CHECKS: u32 = 3;
 /// Far audio taken from far_sink's queue beyond what the near end needs,
 /// when it is there: it tells the drift follower how far ahead of the
-/// near end the far end is fed. Never waited for.
+/// near end the far end is fed. Waited for only briefly (SPARE_WAIT_MAX),
+/// and only where that helps (`FarReference::wait_for_spare`).
 const LOOKAHEAD_SPARE_MS: i64 = 250;
+/// How long a non-live element waits for a far end fed ahead to refill the
+/// spare (its streaming thread is woken by our pop and pushes within
+/// microseconds on an idle machine), and how often it looks. After
+/// SPARE_MISSES waits in a row in vain it is not waited for again until it
+/// fills the spare or SPARE_REARM_CHECKS drift checks have wanted it.
+const SPARE_WAIT_MAX: Duration = Duration::from_millis(10);
+const SPARE_POLL: Duration = Duration::from_micros(200);
+const SPARE_MISSES: u32 = 3;
+/// Drift checks that wanted the spare, after the element gave up waiting
+/// for it, before it tries again (a far end that comes just in time costs
+/// 30 ms of waiting per 10 s of audio, not per second).
+const SPARE_REARM_CHECKS: u32 = 10;
 /// Longest near-end GAP buffer turned into silence samples.
 const MAX_GAP_SECONDS: u64 = 1;
 
@@ -958,7 +972,8 @@ impl AggregatorImpl for BargeInAec {
     }
 
     fn aggregate(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut result = Ok(self.aggregate_one(timeout)?);
+        let mut may_wait = true;
+        let mut result = Ok(self.aggregate_one(timeout, &mut may_wait)?);
         // Then every further near buffer the reference already covers. A
         // non-live base class calls this only while every pad holds a
         // buffer, and the lookahead often empties far_sink's queue into the
@@ -969,7 +984,7 @@ impl AggregatorImpl for BargeInAec {
         // look late (the reference was then not handed out early enough).
         self.measure_lead(false);
         while self.near_pad.peek_buffer().is_some() {
-            match self.aggregate_one(false) {
+            match self.aggregate_one(false, &mut may_wait) {
                 Ok(r) => result = Ok(r),
                 Err(gst_base::AGGREGATOR_FLOW_NEED_DATA) => break,
                 Err(e) => {
@@ -992,7 +1007,11 @@ impl BargeInAec {
 
     /// Processes the next near buffer once the far end covers it (or will
     /// not come in time: a live timeout, far_sink finished or unlinked).
-    fn aggregate_one(&self, timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn aggregate_one(
+        &self,
+        timeout: bool,
+        may_wait: &mut bool,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let Some(peeked) = self.near_pad.peek_buffer() else {
             if self.near_pad.is_eos() {
                 let out = self.drain();
@@ -1039,21 +1058,43 @@ impl BargeInAec {
         }
         // What is already queued beyond that, up to a bound, measures how
         // early the far end arrives (see `follow_drift`).
-        let short_of_spare = |this: &Self| match end_rt {
-            Some(end) => {
-                let state = this.state.lock().unwrap();
-                state.far.as_ref().is_some_and(|f| {
-                    let spare = LOOKAHEAD_SPARE_MS * i64::from(f.rate()) / 1000;
-                    f.lookahead(end.nseconds()).is_some_and(|l| l < spare)
-                })
-            }
-            None => false,
+        let spare_short = |this: &Self| {
+            let end = end_rt?;
+            let state = this.state.lock().unwrap();
+            let f = state.far.as_ref()?;
+            let spare = LOOKAHEAD_SPARE_MS * i64::from(f.rate()) / 1000;
+            f.lookahead(end.nseconds()).map(|l| l < spare)
         };
-        while short_of_spare(self) {
-            match self.far_pad.pop_buffer() {
-                Some(buf) => self.push_far(&buf),
-                None => break,
+        let mut waiting_since = None;
+        while spare_short(self) == Some(true) {
+            if let Some(buf) = self.far_pad.pop_buffer() {
+                self.push_far(&buf);
+                if waiting_since.take().is_some() {
+                    self.refilled();
+                }
+                continue;
             }
+            // A far end fed ahead in small buffers (20 ms from an appsrc)
+            // would otherwise hand over one buffer per near buffer: the
+            // spare that a drift correction used up never grows back, and
+            // the reference falls behind an echo that comes early.
+            if timeout || !*may_wait || !self.may_wait_for_spare() {
+                break;
+            }
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= SPARE_WAIT_MAX {
+                // It stalls, or it now comes just in time: not again in this
+                // call, and after a few in a row, not for a while.
+                *may_wait = false;
+                self.missed_refill();
+                break;
+            }
+            std::thread::sleep(SPARE_POLL);
+        }
+        if spare_short(self) == Some(false)
+            && let Some(far) = self.state.lock().unwrap().far.as_mut()
+        {
+            far.spare_filled();
         }
 
         // Wait for the far end only while it may still come in time: not in
@@ -1078,6 +1119,49 @@ impl BargeInAec {
         };
         let out = self.process_near(&buf, &near_segment)?;
         self.send(out)
+    }
+
+    /// Whether to wait for far_sink to refill the lookahead spare: only
+    /// where it helps (`FarReference::wait_for_spare`; a far end that comes
+    /// just in time, as the output advances, would never come while we
+    /// wait), while it still streams, in a pipeline that is not live (a live
+    /// far end comes in real time, and waiting would add latency).
+    fn may_wait_for_spare(&self) -> bool {
+        let wait_for_spare = {
+            let state = self.state.lock().unwrap();
+            state.far.as_ref().is_some_and(|f| f.wait_for_spare)
+        };
+        // An EOS the base class has not handled yet (it does so between our
+        // calls) is already on the pad as a sticky event.
+        wait_for_spare
+            && !self.far_pad.is_eos()
+            && self.far_pad.sticky_event::<gst::event::Eos>(0).is_none()
+            && self.far_pad.peer().is_some()
+            && self.obj().latency().is_none()
+    }
+
+    fn refilled(&self) {
+        if let Some(far) = self.state.lock().unwrap().far.as_mut() {
+            far.missed_refills = 0;
+        }
+    }
+
+    fn missed_refill(&self) {
+        let mut state = self.state.lock().unwrap();
+        let Some(far) = state.far.as_mut() else {
+            return;
+        };
+        far.missed_refills += 1;
+        if far.missed_refills >= SPARE_MISSES {
+            far.give_up_spare(SPARE_REARM_CHECKS);
+            drop(state);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "far_sink did not refill the lookahead {SPARE_MISSES} times in a row: \
+                 no longer waiting for it"
+            );
+        }
     }
 
     /// Clock drift between loudspeaker and microphone (0.1 % = 1 ms/s) moves
@@ -1642,6 +1726,9 @@ impl BargeInAec {
                 let base = *state.drift_base_ms.get_or_insert(d);
                 let lead = far.take_lead_min();
                 let step = self.follow_drift(d, base, lead, far);
+                if step.short {
+                    far.want_spare();
+                }
                 let offset_ms = far.offset() * 1000 / i64::from(far.rate());
                 if step.moved {
                     state.drift_cooldown = DRIFT_SETTLE_FRAMES;

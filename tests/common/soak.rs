@@ -32,12 +32,48 @@ pub struct DriftRun {
     pub warnings: Vec<String>,
 }
 
+/// Energy per window of a stream, kept instead of its samples: ten minutes
+/// of audio held twice would show up in the soak test's resident memory,
+/// which runs in the same process.
+#[derive(Default)]
+struct WindowEnergy {
+    window: usize,
+    samples: usize,
+    sums: Vec<f64>,
+}
+
+impl WindowEnergy {
+    fn new(window: usize) -> Self {
+        Self {
+            window: window.max(1),
+            ..Self::default()
+        }
+    }
+
+    fn push(&mut self, x: &[f32]) {
+        for v in x {
+            let w = self.samples / self.window;
+            if w == self.sums.len() {
+                self.sums.push(0.0);
+            }
+            self.sums[w] += f64::from(*v).powi(2);
+            self.samples += 1;
+        }
+    }
+
+    /// Sums of the windows that are complete.
+    fn complete(&self) -> &[f64] {
+        &self.sums[..self.samples / self.window]
+    }
+}
+
 /// How the far end reaches `far_sink` against the microphone.
 #[derive(Clone, Copy, Debug)]
 pub enum FarFeed {
-    /// This many milliseconds ahead of the microphone, as a file, an appsrc
-    /// or a queue in front of the audio sink would deliver it.
-    Ahead(u64),
+    /// `ms` milliseconds ahead of the microphone, as a file, an appsrc or a
+    /// queue in front of the audio sink would deliver it, in buffers of
+    /// `buffer_ms`.
+    Ahead { ms: u64, buffer_ms: u64 },
     /// No earlier than the microphone: nothing is pushed until the element
     /// has output what came before (within 60 ms), as a far end taken at the
     /// sink in real time would arrive.
@@ -52,7 +88,15 @@ pub enum FarFeed {
 /// bargeinaec (non-live, as fast as it goes) and measures ERLE per
 /// `window_s` window. The far end is fed 3 s ahead.
 pub fn drift_run(seconds: u64, drift: f64, window_s: u64) -> DriftRun {
-    drift_run_fed(seconds, drift, window_s, FarFeed::Ahead(3000))
+    drift_run_fed(
+        seconds,
+        drift,
+        window_s,
+        FarFeed::Ahead {
+            ms: 3000,
+            buffer_ms: 250,
+        },
+    )
 }
 
 pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> DriftRun {
@@ -66,7 +110,23 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
     .expect("pipeline")
     .downcast::<gst::Pipeline>()
     .expect("pipeline");
-    let out = collect(&pipeline, "out", read_f32);
+    let w = (window_s * u64::from(RATE)) as usize;
+    let out = Arc::new(Mutex::new(WindowEnergy::new(w)));
+    let out2 = out.clone();
+    pipeline
+        .by_name("out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .expect("appsink out")
+        .set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let buf = sample.buffer().ok_or(gst::FlowError::Error)?;
+                    out2.lock().unwrap().push(&read_f32(buf));
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
     let delays = Arc::new(Mutex::new(Vec::new()));
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let bus = pipeline.bus().unwrap();
@@ -94,23 +154,18 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
     let near_src = appsrc(&pipeline, "near");
     let chunk = 320usize;
     let ahead = match feed {
-        FarFeed::Ahead(ms) => (ms * u64::from(RATE) / 1000) as usize,
+        FarFeed::Ahead { ms, .. } => (ms * u64::from(RATE) / 1000) as usize,
         FarFeed::JustInTime => 0,
     };
-    // Fed ahead, the far end comes in 250 ms buffers, as a TTS hands out its
-    // audio: in 20 ms buffers the element uses up the reference's spare as
-    // fast as it arrives and the reference falls behind the echo (README,
-    // Known issues: "An early reference needs far_sink's audio in large
-    // buffers").
     let far_chunk = match feed {
-        FarFeed::Ahead(_) => 4000usize,
+        FarFeed::Ahead { buffer_ms, .. } => (buffer_ms * u64::from(RATE) / 1000) as usize,
         FarFeed::JustInTime => chunk,
     };
     // The far end is as long as the microphone: it ends when the call does.
     let far_total = total;
     let mut far_n = 0usize;
     let noise_floor = noise(0.0005, chunk * 50, 3);
-    let mut mic_all = Vec::with_capacity(total);
+    let mut mic_all = WindowEnergy::new(w);
     let mut n = 0usize;
     while n < total {
         while far_n < (n + chunk + ahead).min(far_total) {
@@ -140,15 +195,16 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
                     + noise_floor[i % noise_floor.len()]
             })
             .collect();
-        mic_all.extend_from_slice(&mic);
+        mic_all.push(&mic);
         near_src
             .push_buffer(buffer_f32(&mic, 1, RATE, n as u64))
             .unwrap();
         n += len;
         match feed {
             // Keep at most ~2 s of microphone queued in the appsrc.
-            FarFeed::Ahead(_) => {
-                while n > 2 * RATE as usize && out.lock().unwrap().len() + 2 * (RATE as usize) < n {
+            FarFeed::Ahead { .. } => {
+                while n > 2 * RATE as usize && out.lock().unwrap().samples + 2 * (RATE as usize) < n
+                {
                     while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(5)) {
                         note(&msg);
                     }
@@ -160,7 +216,7 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
             // covers per call, this hung: the lookahead had emptied
             // far_sink's queue and the base class waited for it.)
             FarFeed::JustInTime => {
-                while out.lock().unwrap().len() + chunk < n {
+                while out.lock().unwrap().samples + chunk < n {
                     while let Some(msg) = bus.pop() {
                         note(&msg);
                     }
@@ -181,15 +237,11 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
     }
     pipeline.set_state(gst::State::Null).unwrap();
     let out = out.lock().unwrap();
-    let w = (window_s * u64::from(RATE)) as usize;
     let erle_db = mic_all
-        .chunks(w)
-        .zip(out.chunks(w))
-        .filter(|(m, _)| m.len() == w)
-        .map(|(m, o)| {
-            let e = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
-            10.0 * (e(m) / e(o).max(1e-12)).log10()
-        })
+        .complete()
+        .iter()
+        .zip(out.complete())
+        .map(|(m, o)| 10.0 * (m / o.max(1e-12)).log10())
         .collect();
     let stats_delay_ms = delays.lock().unwrap().clone();
     let warnings = warnings.lock().unwrap().clone();
@@ -197,8 +249,8 @@ pub fn drift_run_fed(seconds: u64, drift: f64, window_s: u64, feed: FarFeed) -> 
         window_s,
         erle_db,
         stats_delay_ms,
-        samples_in: mic_all.len(),
-        samples_out: out.len(),
+        samples_in: mic_all.samples,
+        samples_out: out.samples,
         warnings,
     }
 }
