@@ -539,6 +539,57 @@ fn the_second_opinion_hears_the_cancellers_linear_output() {
     );
 }
 
+/// Where AEC3's suppressor let the frames through (its output as loud as
+/// the linear output) but the first model does not hear speech in them (a
+/// memory that took seconds of echo for the background), the second
+/// opinion on the linear output counts. Here the processed audio is the
+/// caller's power with the waveform's signs scrambled: noise to any model.
+#[test]
+fn the_second_opinion_counts_where_the_suppressor_let_the_caller_through() {
+    let rate = 16000;
+    let (n, caller, onset_s) = caller_after_the_warm_up(rate);
+    let floor = noise(0.001, n, 5);
+    let linear = mix(&floor, &caller);
+    let signs = noise(1.0, n, 9);
+    let scrambled: Vec<f32> = caller
+        .iter()
+        .zip(&signs)
+        .map(|(v, s)| if *s < 0.0 { -v } else { *v })
+        .collect();
+    let far = prompt_playing();
+    let start_far = |h: &mut gst_check::Harness| assert!(h.push_event(far.downstream_event()));
+    let near_end = |t: f64| if t >= onset_s { -2.0 } else { -30.0 };
+    let run = |processed: &[f32]| {
+        run_vad_meta(
+            processed,
+            rate,
+            false,
+            &[],
+            start_far,
+            Some(&near_end),
+            Some(&linear),
+        )
+    };
+
+    let passed = run(&mix(&floor, &scrambled));
+    let c = passed.confirmed_after(onset_s);
+    assert_eq!(c.len(), 1, "{:?}", passed.stages());
+    assert!(
+        (0.0..1.0).contains(&c[0]),
+        "confirmed {:.2} s after the onset",
+        c[0]
+    );
+    // The same noise 20 dB under the linear output: the suppressor took
+    // most of it for echo, and the first model's word stands.
+    let cut: Vec<f32> = scrambled.iter().map(|v| v * 0.1).collect();
+    let suppressed = run(&mix(&floor, &cut));
+    assert!(
+        suppressed.confirmed_after(onset_s).is_empty(),
+        "confirmed where the suppressor cut the frames: {:?}",
+        suppressed.stages()
+    );
+}
+
 /// In double talk AEC3's suppressor leaves a caller in pieces: no piece
 /// lasts start-ms, but the canceller sees the caller in each one, and
 /// together they confirm.
