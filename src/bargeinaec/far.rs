@@ -55,9 +55,9 @@ pub struct FarReference {
     /// once the drift follower wanted the reference earlier than the spare
     /// allowed. Cleared after `missed_refills` waits in vain in a row (a far
     /// end that comes just in time, as the output advances).
-    pub wait_for_spare: bool,
+    wait_for_spare: bool,
     /// Waits in a row in which it did not refill the spare.
-    pub missed_refills: u32,
+    missed_refills: u32,
     /// Checks that want the spare to let pass before waiting again, after
     /// waiting was given up.
     spare_backoff: u32,
@@ -282,8 +282,39 @@ impl FarReference {
         }
     }
 
+    /// Whether fewer than `spare` samples are here beyond what the near end
+    /// up to `until_ns` needs (None: nothing to tell). A far end found to
+    /// have filled the spare is fed ahead, and waited for from then on.
+    pub fn check_spare(&mut self, until_ns: u64, spare: i64) -> Option<bool> {
+        let short = self.lookahead(until_ns)? < spare;
+        if !short {
+            self.spare_filled();
+        }
+        Some(short)
+    }
+
+    pub fn waits_for_spare(&self) -> bool {
+        self.wait_for_spare
+    }
+
+    /// A wait for far_sink refilled the spare.
+    pub fn refilled(&mut self) {
+        self.missed_refills = 0;
+    }
+
+    /// A wait for far_sink ran out: after `limit` in a row, waiting is given
+    /// up for `rearm_checks` `want_spare` calls. Returns whether it was.
+    pub fn missed_refill(&mut self, limit: u32, rearm_checks: u32) -> bool {
+        self.missed_refills += 1;
+        let give_up = self.missed_refills >= limit;
+        if give_up {
+            self.give_up_spare(rearm_checks);
+        }
+        give_up
+    }
+
     /// The far end filled the lookahead spare: it is fed ahead.
-    pub fn spare_filled(&mut self) {
+    fn spare_filled(&mut self) {
         self.wait_for_spare = true;
         self.missed_refills = 0;
         self.spare_backoff = 0;
@@ -301,7 +332,7 @@ impl FarReference {
 
     /// Waiting did not refill the spare (`checks`: how many `want_spare`
     /// calls to ignore before waiting again).
-    pub fn give_up_spare(&mut self, checks: u32) {
+    fn give_up_spare(&mut self, checks: u32) {
         self.wait_for_spare = false;
         self.missed_refills = 0;
         self.spare_backoff = checks;

@@ -1060,10 +1060,10 @@ impl BargeInAec {
         // early the far end arrives (see `follow_drift`).
         let spare_short = |this: &Self| {
             let end = end_rt?;
-            let state = this.state.lock().unwrap();
-            let f = state.far.as_ref()?;
+            let mut state = this.state.lock().unwrap();
+            let f = state.far.as_mut()?;
             let spare = LOOKAHEAD_SPARE_MS * i64::from(f.rate()) / 1000;
-            f.lookahead(end.nseconds()).map(|l| l < spare)
+            f.check_spare(end.nseconds(), spare)
         };
         let mut waiting_since = None;
         while spare_short(self) == Some(true) {
@@ -1090,11 +1090,6 @@ impl BargeInAec {
                 break;
             }
             std::thread::sleep(SPARE_POLL);
-        }
-        if spare_short(self) == Some(false)
-            && let Some(far) = self.state.lock().unwrap().far.as_mut()
-        {
-            far.spare_filled();
         }
 
         // Wait for the far end only while it may still come in time: not in
@@ -1129,7 +1124,10 @@ impl BargeInAec {
     fn may_wait_for_spare(&self) -> bool {
         let wait_for_spare = {
             let state = self.state.lock().unwrap();
-            state.far.as_ref().is_some_and(|f| f.wait_for_spare)
+            state
+                .far
+                .as_ref()
+                .is_some_and(FarReference::waits_for_spare)
         };
         // An EOS the base class has not handled yet (it does so between our
         // calls) is already on the pad as a sticky event.
@@ -1142,19 +1140,19 @@ impl BargeInAec {
 
     fn refilled(&self) {
         if let Some(far) = self.state.lock().unwrap().far.as_mut() {
-            far.missed_refills = 0;
+            far.refilled();
         }
     }
 
     fn missed_refill(&self) {
-        let mut state = self.state.lock().unwrap();
-        let Some(far) = state.far.as_mut() else {
-            return;
+        let gave_up = {
+            let mut state = self.state.lock().unwrap();
+            state
+                .far
+                .as_mut()
+                .is_some_and(|f| f.missed_refill(SPARE_MISSES, SPARE_REARM_CHECKS))
         };
-        far.missed_refills += 1;
-        if far.missed_refills >= SPARE_MISSES {
-            far.give_up_spare(SPARE_REARM_CHECKS);
-            drop(state);
+        if gave_up {
             gst::debug!(
                 CAT,
                 imp = self,

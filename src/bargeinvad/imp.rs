@@ -908,10 +908,11 @@ impl BargeInVad {
                 (second::SURE, 0.0)
             };
             let first_prob = prob;
-            let level = level_db(&a.frame_buf);
+            let level = audio::level_db(&a.frame_buf);
             // AEC3's suppressor let the frame through: it judged it the
             // caller's, whatever the first model's memory makes of it.
-            let passed = from_linear && level - level_db(&a.second_frame) >= second::PASSED_DB;
+            let passed =
+                from_linear && level - audio::level_db(&a.second_frame) >= second::PASSED_DB;
             let prob = match st.second.process(heard, start, near, sure) {
                 Some(p2) if prob >= floor || passed => prob.max(p2),
                 _ => prob,
@@ -1151,11 +1152,6 @@ fn near_share(ring: &mut VecDeque<(u64, u64, f64)>, start: u64, end: u64) -> Opt
         .take_while(|&&(s, _, _)| s < end)
         .fold((0.0, 0u32), |(sum, n), &(_, _, db)| (sum + db, n + 1));
     (n > 0).then(|| sum / f64::from(n))
-}
-
-/// Mean power of a frame in dB (full scale 0 dB).
-fn level_db(x: &[f32]) -> f64 {
-    10.0 * audio::mean_square(x).max(1e-12).log10()
 }
 
 /// What a fast onset must beat: the loudest recent residual level, raised by
