@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates the evaluation corpus and the README's "Evaluation results":
-#   bash scripts/eval.sh            # 200 scenes, seed 1, plus 1000 scenes, seed 2
+#   bash scripts/eval.sh            # 200 scenes, seed 1, plus 1000 scenes, seed 2,
+#                                   # plus 300 echo-free lines, seed 3
 #                                   # (about 25 minutes on 2 cores)
-#   SCENES=50 BIG_SCENES=0 bash scripts/eval.sh  # a quicker look
+#   SCENES=50 BIG_SCENES=0 LINE_SCENES=0 bash scripts/eval.sh  # a quicker look
 # The 200-scene corpus gets the per-condition breakdown, the sweep and the
 # plot; the 1000-scene one (systems only) narrows the false-interruption
-# rates, where one event in 200 scenes moves the rate by 1.5 per hour.
+# rates, where one event in 200 scenes moves the rate by 1.5 per hour; the
+# echo-free one is telephone callers whose phone cancels its own echo.
 # Corpus and results go to $BARGEIN_CACHE/eval (override with EVAL_OUT); the
 # sweep's trade-off plot is copied to docs/eval/tradeoff.png.
 set -euo pipefail
@@ -18,11 +20,14 @@ SCENES=${SCENES:-200}
 SEED=${SEED:-1}
 BIG_SCENES=${BIG_SCENES:-1000}
 BIG_SEED=${BIG_SEED:-2}
+LINE_SCENES=${LINE_SCENES:-300}
+LINE_SEED=${LINE_SEED:-3}
 OUT=${EVAL_OUT:-$BARGEIN_CACHE/eval}
 cargo build --release --bin bargein-eval
 eval_tool() { cargo run -q --release --bin bargein-eval -- "$@"; }
 
-rm -rf "$OUT/corpus" "$OUT/results" "$OUT/sweep" "$OUT/big-corpus" "$OUT/big-results"
+rm -rf "$OUT/corpus" "$OUT/results" "$OUT/sweep" "$OUT/big-corpus" "$OUT/big-results" \
+    "$OUT/line-corpus" "$OUT/line-results"
 mkdir -p "$OUT" docs/eval
 eval_tool generate --out "$OUT/corpus" --seed "$SEED" --scenes "$SCENES"
 eval_tool run --corpus "$OUT/corpus" --out "$OUT/results" --system all
@@ -33,6 +38,12 @@ if [ "$BIG_SCENES" -gt 0 ]; then
     eval_tool generate --out "$OUT/big-corpus" --seed "$BIG_SEED" --scenes "$BIG_SCENES"
     eval_tool run --corpus "$OUT/big-corpus" --out "$OUT/big-results" --system all
     eval_tool score --results "$OUT/big-results" >/dev/null
+fi
+if [ "$LINE_SCENES" -gt 0 ]; then
+    eval_tool generate --out "$OUT/line-corpus" --seed "$LINE_SEED" --scenes "$LINE_SCENES" \
+        --echo-free-share 1
+    eval_tool run --corpus "$OUT/line-corpus" --out "$OUT/line-results" --system all
+    eval_tool score --results "$OUT/line-results" >/dev/null
 fi
 cp "$OUT/sweep/tradeoff.png" docs/eval/tradeoff.png
 
@@ -49,6 +60,12 @@ block="$OUT/readme-block.md"
         echo "The same systems on a larger corpus, \`bargein-eval generate --seed $BIG_SEED --scenes $BIG_SCENES\`:"
         echo
         awk 'NR > 1 && /^`/ { exit } NF { print }' "$OUT/big-results/score.md"
+        echo
+    fi
+    if [ "$LINE_SCENES" -gt 0 ]; then
+        echo "Telephone lines without echo (the caller's phone cancels its own; every scene but the echo-only ones), \`bargein-eval generate --seed $LINE_SEED --scenes $LINE_SCENES --echo-free-share 1\`:"
+        echo
+        awk 'NR > 1 && /^`/ { exit } NF { print }' "$OUT/line-results/score.md"
         echo
     fi
     echo "Sweep (\`bargein-eval sweep\`; plot: [docs/eval/tradeoff.png](docs/eval/tradeoff.png)):"

@@ -12,8 +12,9 @@ struct Run {
     messages: Vec<gst::Structure>,
     /// What went downstream of the element, in order: "buffer" or an event name.
     flow: Vec<String>,
-    /// The custom downstream events themselves.
-    events: Vec<gst::Structure>,
+    /// The custom downstream events themselves, each with the number of
+    /// samples the element had output before it.
+    events: Vec<(usize, gst::Structure)>,
     /// The near-end meta of every output buffer (None: a buffer without).
     near: Vec<Option<protocol::NearEnd>>,
 }
@@ -53,6 +54,8 @@ fn run_aec(
     let e2 = events.clone();
     let near_metas = Arc::new(Mutex::new(Vec::new()));
     let n2 = near_metas.clone();
+    let sample_bytes = if format == "F32LE" { 4 } else { 2 };
+    let samples_out = std::sync::atomic::AtomicUsize::new(0);
     aec.static_pad("src").expect("src").add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
         move |_, info| {
@@ -61,11 +64,13 @@ fn run_aec(
                     n2.lock()
                         .unwrap()
                         .push(protocol::NearEnd::from_buffer(b).and_then(Result::ok));
+                    samples_out.fetch_add(b.size() / sample_bytes, Ordering::Relaxed);
                     "buffer".to_string()
                 }
                 Some(gst::PadProbeData::Event(e)) => match e.structure() {
                     Some(s) if e.type_() == gst::EventType::CustomDownstream => {
-                        e2.lock().unwrap().push(s.to_owned());
+                        let at = samples_out.load(Ordering::Relaxed);
+                        e2.lock().unwrap().push((at, s.to_owned()));
                         s.name().to_string()
                     }
                     _ => format!("{:?}", e.type_()),
@@ -141,6 +146,7 @@ fn run_aec(
 }
 
 use gst::glib;
+use std::sync::atomic::Ordering;
 
 /// Far = a prompt; mic = its echo through a room, plus quiet noise.
 fn echo_scene(rate: u32, delay_ms: u32) -> (Vec<f32>, Vec<f32>) {
@@ -240,7 +246,7 @@ fn near_voice_survives_double_talk() {
     assert!(
         run.events
             .iter()
-            .filter_map(|s| protocol::FarActivity::from_structure(s).ok())
+            .filter_map(|(_, s)| protocol::FarActivity::from_structure(s).ok())
             .all(|a| a.echo),
         "echo path missed"
     );
@@ -320,12 +326,12 @@ fn measures_near_end_power_beside_the_echo() {
     assert!(caller_share > 0.5, "caller not seen: {caller_share:.2}");
 }
 
-/// A telephone line without echo (the caller's phone cancels its own): the
-/// caller barges in 1.5 s into the prompt, before AEC3 could have converged.
-/// The element finds no echo path and passes the caller through; AEC3 alone
-/// cut the first half second of such a caller by over 60 dB.
-#[test]
-fn caller_on_an_echo_free_line_is_not_suppressed_early() {
+/// A telephone line without echo (the caller's phone cancels its own),
+/// `noise_amp` of line noise throughout, the caller barging in `start_s`
+/// into the prompt. Returns the caller's first 500 ms after the element
+/// relative to the microphone (dB) and their correlation, and whether the
+/// element told downstream the line is echo-free before the caller spoke.
+fn caller_on_an_echo_free_line(noise_amp: f32, start_s: f64) -> (f64, f64, bool) {
     let rate = 8000;
     let far: Vec<f32> = speech(
         "Welcome to ABC Bank. For account balance, press 1. For recent transactions, press 2.",
@@ -339,33 +345,52 @@ fn caller_on_an_echo_free_line_is_not_suppressed_early() {
         .iter()
         .map(|v| v * 0.35)
         .collect();
-    let start = rate as usize * 3 / 2;
-    let mut mic = vec![0.0f32; far.len()];
+    let start = (f64::from(rate) * start_s) as usize;
+    let mut mic = noise(noise_amp, far.len(), 5);
     for (i, v) in voice.iter().enumerate() {
         if let Some(m) = mic.get_mut(start + i) {
-            *m = *v;
+            *m += *v;
         }
     }
     let run = run_aec(Some((&far, rate, 1)), &mic, rate, "F32LE", &[]);
     assert_eq!(run.out.len(), mic.len());
-    // The caller's first half second, as heard after the element.
     let first = start..start + rate as usize / 2;
     let level = db(rms(&run.out[first.clone()]) / rms(&mic[first.clone()]).max(1e-9));
     let corr = correlation(&run.out[first.clone()], &mic[first]);
     println!("caller's first 500 ms on an echo-free line: {level:+.1} dB, correlation {corr:.2}");
-    assert!(level > -3.0, "caller attenuated by {level:.1} dB");
-    assert!(corr > 0.9, "caller altered: correlation {corr:.2}");
     // Downstream was told there is no echo to guard against, before the
     // caller spoke.
-    let activity: Vec<protocol::FarActivity> = run
+    let told = run
         .events
         .iter()
-        .filter_map(|s| protocol::FarActivity::from_structure(s).ok())
-        .collect();
-    assert!(
-        activity.iter().any(|a| a.active && !a.echo),
-        "never reported the line echo-free: {activity:?}"
-    );
+        .filter(|(at, _)| *at < start)
+        .filter_map(|(_, s)| protocol::FarActivity::from_structure(s).ok())
+        .any(|a| a.active && !a.echo);
+    (level, corr, told)
+}
+
+/// A quiet line, the caller 1.5 s into the prompt, before AEC3 could have
+/// converged: the element finds no echo path (the microphone stayed quiet)
+/// and passes the caller through; AEC3 alone cut the first half second of
+/// such a caller by over 60 dB.
+#[test]
+fn caller_on_an_echo_free_line_is_not_suppressed_early() {
+    let (level, corr, told) = caller_on_an_echo_free_line(0.0, 1.5);
+    assert!(level > -3.0, "caller attenuated by {level:.1} dB");
+    assert!(corr > 0.9, "caller altered: correlation {corr:.2}");
+    assert!(told, "never reported the line echo-free before the caller");
+}
+
+/// The same line with noise behind the phone (−40 dBFS, well above the
+/// quiet line's −55): nothing in the microphone correlates with the prompt,
+/// so the element finds no echo path either. Before it looked for that,
+/// AEC3 muted such a caller by ~30 dB for the whole first prompt.
+#[test]
+fn caller_on_a_noisy_echo_free_line_is_not_suppressed() {
+    let (level, corr, told) = caller_on_an_echo_free_line(0.017, 3.0);
+    assert!(level > -3.0, "caller attenuated by {level:.1} dB");
+    assert!(corr > 0.9, "caller altered: correlation {corr:.2}");
+    assert!(told, "never reported the line echo-free before the caller");
 }
 
 #[test]

@@ -258,6 +258,78 @@ fn later_prompts_follow_a_greeting() {
     );
 }
 
+fn read_wav(path: &Path) -> Vec<f32> {
+    let mut r = hound::WavReader::open(path).expect("wav");
+    match r.spec().sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().map(|v| v.expect("sample")).collect(),
+        hound::SampleFormat::Int => r
+            .samples::<i32>()
+            .map(|v| v.expect("sample") as f32 / 32768.0)
+            .collect(),
+    }
+}
+
+fn level_db(x: &[f32]) -> f64 {
+    let ms = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len().max(1) as f64;
+    10.0 * (ms + 1e-20).log10()
+}
+
+#[test]
+fn echo_free_lines_hold_the_caller_and_the_noise_only() {
+    // A loud echo (SER −5 dB) over quiet noise (SNR 30 dB): before the
+    // caller the echo line's microphone is the echo, the echo-free line's
+    // the noise.
+    let args = [
+        "--scenes",
+        "2",
+        "--types",
+        "barge-in,echo-only",
+        "--ser",
+        "-5:-5",
+        "--snr",
+        "30:30",
+        "--noise",
+        "white",
+    ];
+    let (free, echo) = (TempDir::new("gen-free"), TempDir::new("gen-echo"));
+    generate(
+        &free.0,
+        4,
+        &[&args[..], &["--echo-free-share", "1"]].concat(),
+    );
+    generate(&echo.0, 4, &args);
+    let f = std::fs::read_to_string(free.0.join("s0000/scene.labels")).unwrap();
+    let e = std::fs::read_to_string(echo.0.join("s0000/scene.labels")).unwrap();
+    assert!(f.contains("line echo-free") && !f.contains("ser_db"), "{f}");
+    assert!(e.contains("line echo") && e.contains("ser_db -5.0"), "{e}");
+    // The same prompt and caller either way.
+    for file in ["far.wav", "near.wav"] {
+        assert!(
+            std::fs::read(free.0.join("s0000").join(file)).unwrap()
+                == std::fs::read(echo.0.join("s0000").join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+    let (tts, speech) = spans(&f);
+    let rate = 16000.0;
+    let before = |dir: &Path| {
+        let mic = read_wav(&dir.join("s0000/mic.wav"));
+        let (a, b) = ((tts[0].0 * rate) as usize, (speech[0] * rate) as usize);
+        level_db(&mic[a..b])
+    };
+    let (lf, le) = (before(&free.0), before(&echo.0));
+    assert!(
+        le - lf > 20.0,
+        "echo line {le:.1} dBFS, echo-free line {lf:.1} dBFS"
+    );
+    // An echo-only scene keeps its echo: it measures the canceller.
+    let f1 = std::fs::read_to_string(free.0.join("s0001/scene.labels")).unwrap();
+    assert!(
+        f1.contains("type echo-only") && f1.contains("line echo\n"),
+        "{f1}"
+    );
+}
+
 #[test]
 fn generate_run_score_round_trip() {
     let corpus = TempDir::new("rt-corpus");

@@ -1574,7 +1574,6 @@ impl BargeInAec {
             let echo_free = state.gate.update(
                 &near.far_frame,
                 &near.mono,
-                level,
                 audio::level_db(&near.mono),
                 far_now,
             );

@@ -193,6 +193,7 @@ fn scene(rate: u32) -> Result<(PathBuf, f64)> {
     std::fs::create_dir_all(&dir)?;
     let g = GenOpts {
         later_share: 0.0,
+        echo_free_share: 0.0,
         seed: 7,
         scenes: 1,
         rate,

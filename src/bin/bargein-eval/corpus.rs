@@ -38,6 +38,8 @@ const LEAD_S: f64 = 0.3;
 const TAIL_S: f64 = 1.0;
 /// Seeds the draw of each scene's position in the call (see `make_scene`).
 const POSITION_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Seeds the draw of an echo-free line, apart for the same reason.
+const LINE_STREAM: u64 = 0x6a09_e667_f3bc_c908;
 
 #[derive(Debug, Clone)]
 pub struct GenOpts {
@@ -55,6 +57,10 @@ pub struct GenOpts {
     /// Share of scenes whose prompt follows a greeting (a later prompt of
     /// the call, with a converged echo canceller).
     pub later_share: f64,
+    /// Share of scenes (other than echo-only) on a line without echo: a
+    /// telephone whose own canceller removed the prompt, the microphone
+    /// holding the caller and the room's noise only.
+    pub echo_free_share: f64,
 }
 
 impl GenOpts {
@@ -94,15 +100,18 @@ impl GenOpts {
             ser: o.range("ser", (-10.0, 10.0))?,
             snr: o.range("snr", (5.0, 30.0))?,
             max_sentences: o.num("max-sentences", 4usize)?.max(1),
-            later_share: {
-                let v: f64 = o.num("later-share", 0.5)?;
-                if !(0.0..=1.0).contains(&v) {
-                    bail!("--later-share {v}: must be within 0…1");
-                }
-                v
-            },
+            later_share: share(o, "later-share", 0.5)?,
+            echo_free_share: share(o, "echo-free-share", 0.0)?,
         })
     }
+}
+
+fn share(o: &Opts, name: &str, default: f64) -> Result<f64> {
+    let v: f64 = o.num(name, default)?;
+    if !(0.0..=1.0).contains(&v) {
+        bail!("--{name} {v}: must be within 0…1");
+    }
+    Ok(v)
 }
 
 pub fn main(o: &Opts) -> Result<()> {
@@ -143,7 +152,7 @@ pub fn generate(g: &GenOpts, out: &Path, jobs: usize) -> Result<()> {
 }
 
 const INDEX_HEADER: &str =
-    "id,type,language,position,noise,ser_db,snr_db,rt60_s,delay_ms,nonlinear,duration_s";
+    "id,type,language,position,noise,ser_db,snr_db,rt60_s,delay_ms,nonlinear,duration_s,line";
 
 /// One rendered scene, before it is written.
 pub struct Scene {
@@ -179,6 +188,7 @@ impl Scene {
             "delay_ms",
             "nonlinear",
             "duration_s",
+            "line",
         ] {
             let _ = write!(row, ",{}", c(k));
         }
@@ -256,6 +266,8 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     // the rest of the scene is the same either way.
     let mut pos_rng = Rng::derive(g.seed ^ POSITION_STREAM, i as u64);
     let later = pos_rng.chance(g.later_share);
+    let echo_free = kind != "echo-only"
+        && Rng::derive(g.seed ^ LINE_STREAM, i as u64).chance(g.echo_free_share);
     let mut greeting_span = None;
     if later {
         let text = lang.prompts[(first + lang.prompts.len() - 1) % lang.prompts.len()];
@@ -305,6 +317,10 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     let rir = dsp::room_ir(rate, delay, rt60, tail_db, &mut rng);
     let mut echo = dsp::convolve(&speaker, &rir)?;
     dsp::set_active_level(&mut echo, rate, NEAR_REF * dsp::from_db(-ser));
+    if echo_free {
+        // Drawn all the same, so that the rest of the scene does not change.
+        echo.iter_mut().for_each(|v| *v = 0.0);
+    }
     // The caller is close to the microphone: same room, far weaker tail.
     let near_rir = dsp::room_ir(rate, 0.0, rt60, tail_db - 12.0, &mut rng);
 
@@ -439,7 +455,15 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     c.insert("voice".into(), far_voice.name.into());
     c.insert("near_voice".into(), near_voice.name.into());
     c.insert("noise".into(), noise.clone());
-    c.insert("ser_db".into(), format!("{ser:.1}"));
+    c.insert(
+        "line".into(),
+        if echo_free { "echo-free" } else { "echo" }.into(),
+    );
+    if !echo_free {
+        c.insert("ser_db".into(), format!("{ser:.1}"));
+        c.insert("delay_ms".into(), format!("{:.0}", delay * 1000.0));
+        c.insert("nonlinear".into(), format!("{drive:.2}"));
+    }
     let snr_eff = if noise == "none" {
         dsp::db(NEAR_REF / FLOOR)
     } else {
@@ -447,8 +471,6 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     };
     c.insert("snr_db".into(), format!("{snr_eff:.1}"));
     c.insert("rt60_s".into(), format!("{rt60:.2}"));
-    c.insert("delay_ms".into(), format!("{:.0}", delay * 1000.0));
-    c.insert("nonlinear".into(), format!("{drive:.2}"));
     c.insert("rate".into(), rate.to_string());
     c.insert("duration_s".into(), format!("{:.3}", secs(len, rate)));
     c.insert("gain_db".into(), format!("{gain_db:.2}"));

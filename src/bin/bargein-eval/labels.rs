@@ -5,7 +5,9 @@
 //! # a line starting with '#' is a comment
 //! type barge-in            conditions: free `key value` pairs; the generator writes
 //! ser_db 4.5               type, language, noise, ser_db, snr_db, rt60_s, delay_ms,
-//! noise pink               nonlinear, voice, near_voice, rate, duration_s
+//! noise pink               nonlinear, voice, near_voice, rate, duration_s, line
+//! line echo                (echo or echo-free; an echo-free line has no ser_db,
+//!                          delay_ms or nonlinear)
 //! tts 0.300 8.120          the machine is speaking (seconds, start end)
 //! speech 3.210 4.870       the user talks to interrupt (a true barge-in onset at 3.210)
 //! backchannel 5.0 5.3      the user says "uh-huh" (should not interrupt)

@@ -34,6 +34,7 @@ commands:
            [--types barge-in,echo-only,noise-only,backchannel,dtmf]
            [--languages en,de,fr,es,it,pt,nl] [--noise white,pink,babble,transients]
            [--ser MIN:MAX] [--snr MIN:MAX] [--max-sentences N] [--later-share 0.5]
+           [--echo-free-share 0]  (lines whose phone cancels its own echo)
   run      --corpus DIR --out RESULTS [--jobs N] [--rate HZ]
            [--system ours|pipecat|livekit|energy|webrtcdsp|all[,...]] [--set [elem.]prop=value ...]
            [--dump DIR]  (per scene, 10 ms frames: probability, cleaned/mic/far levels)

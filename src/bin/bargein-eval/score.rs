@@ -263,6 +263,9 @@ pub fn buckets(l: &Labels) -> Vec<(&'static str, u8, String)> {
         let (r, s) = banded(-v, &[(-0.3, "≤ 0.3 s"), (-0.5, "0.3 … 0.5 s")], "> 0.5 s");
         b.push(("RT60", r, s));
     }
+    if let Some(v) = l.condition("line") {
+        b.push(("line", 0, v.to_string()));
+    }
     if let Some(v) = l.condition_f64("nonlinear") {
         let s = if v > 0.0 { "soft-clipping" } else { "linear" };
         b.push(("loudspeaker", 0, s.to_string()));
