@@ -4,6 +4,8 @@
 #                                   # plus 300 echo-free lines, seed 3
 #                                   # (about 25 minutes on 2 cores)
 #   SCENES=50 BIG_SCENES=0 LINE_SCENES=0 bash scripts/eval.sh  # a quicker look
+#   RESCORE=1 bash scripts/eval.sh  # scores the last runs again (after a change
+#                                   # to `score`) and rewrites the README block
 # The 200-scene corpus gets the per-condition breakdown, the sweep and the
 # plot; the 1000-scene one (systems only) narrows the false-interruption
 # rates, where one event in 200 scenes moves the rate by 1.5 per hour; the
@@ -26,26 +28,32 @@ OUT=${EVAL_OUT:-$BARGEIN_CACHE/eval}
 cargo build --release --bin bargein-eval
 eval_tool() { cargo run -q --release --bin bargein-eval -- "$@"; }
 
-rm -rf "$OUT/corpus" "$OUT/results" "$OUT/sweep" "$OUT/big-corpus" "$OUT/big-results" \
-    "$OUT/line-corpus" "$OUT/line-results"
-mkdir -p "$OUT" docs/eval
-eval_tool generate --out "$OUT/corpus" --seed "$SEED" --scenes "$SCENES"
-eval_tool run --corpus "$OUT/corpus" --out "$OUT/results" --system all
-eval_tool score --results "$OUT/results" >/dev/null
-eval_tool sweep --corpus "$OUT/corpus" --out "$OUT/sweep" >/dev/null
-eval_tool bench --streams 32 >"$OUT/bench.md"
-if [ "$BIG_SCENES" -gt 0 ]; then
-    eval_tool generate --out "$OUT/big-corpus" --seed "$BIG_SEED" --scenes "$BIG_SCENES"
-    eval_tool run --corpus "$OUT/big-corpus" --out "$OUT/big-results" --system all
-    eval_tool score --results "$OUT/big-results" >/dev/null
+if [ "${RESCORE:-0}" = 1 ]; then
+    for r in results big-results line-results; do
+        [ -d "$OUT/$r" ] && eval_tool score --results "$OUT/$r" >/dev/null
+    done
+else
+    rm -rf "$OUT/corpus" "$OUT/results" "$OUT/sweep" "$OUT/big-corpus" "$OUT/big-results" \
+        "$OUT/line-corpus" "$OUT/line-results"
+    mkdir -p "$OUT" docs/eval
+    eval_tool generate --out "$OUT/corpus" --seed "$SEED" --scenes "$SCENES"
+    eval_tool run --corpus "$OUT/corpus" --out "$OUT/results" --system all
+    eval_tool score --results "$OUT/results" >/dev/null
+    eval_tool sweep --corpus "$OUT/corpus" --out "$OUT/sweep" >/dev/null
+    eval_tool bench --streams 32 >"$OUT/bench.md"
+    if [ "$BIG_SCENES" -gt 0 ]; then
+        eval_tool generate --out "$OUT/big-corpus" --seed "$BIG_SEED" --scenes "$BIG_SCENES"
+        eval_tool run --corpus "$OUT/big-corpus" --out "$OUT/big-results" --system all
+        eval_tool score --results "$OUT/big-results" >/dev/null
+    fi
+    if [ "$LINE_SCENES" -gt 0 ]; then
+        eval_tool generate --out "$OUT/line-corpus" --seed "$LINE_SEED" --scenes "$LINE_SCENES" \
+            --echo-free-share 1
+        eval_tool run --corpus "$OUT/line-corpus" --out "$OUT/line-results" --system all
+        eval_tool score --results "$OUT/line-results" >/dev/null
+    fi
+    cp "$OUT/sweep/tradeoff.png" docs/eval/tradeoff.png
 fi
-if [ "$LINE_SCENES" -gt 0 ]; then
-    eval_tool generate --out "$OUT/line-corpus" --seed "$LINE_SEED" --scenes "$LINE_SCENES" \
-        --echo-free-share 1
-    eval_tool run --corpus "$OUT/line-corpus" --out "$OUT/line-results" --system all
-    eval_tool score --results "$OUT/line-results" >/dev/null
-fi
-cp "$OUT/sweep/tradeoff.png" docs/eval/tradeoff.png
 
 # The README block: the systems table and our detector by condition (the
 # score report up to the next system's breakdown), the sweep, the bench.

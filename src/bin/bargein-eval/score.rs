@@ -202,6 +202,7 @@ pub fn scene_acc(truth: &Labels, duration: f64, ev: &[&Event]) -> Acc {
             a.dtmf_detected += 1;
         }
     }
+    let mut aec_erle = Vec::new();
     for e in ev {
         match e.kind.as_str() {
             "erle" => {
@@ -211,9 +212,14 @@ pub fn scene_acc(truth: &Labels, duration: f64, ev: &[&Event]) -> Acc {
                     a.erle_scenes += 1;
                 }
             }
-            "aec-erle" => a.aec_erle.extend(e.value),
+            "aec-erle" => aec_erle.extend(e.value),
             _ => {}
         }
+    }
+    // AEC3's own figure beside ours, over the same (echo-only) scenes: in a
+    // scene with a caller or without echo it measures something else.
+    if a.erle_scenes > 0 {
+        a.aec_erle = aec_erle;
     }
     a
 }
@@ -630,6 +636,28 @@ mod tests {
         // 2 / 0.011 → 22.6 dB, not the mean of 20 and 30.
         let e = a.metrics().erle_db.unwrap();
         assert!((e - 22.596).abs() < 0.01, "{e}");
+    }
+
+    #[test]
+    fn aec3s_erle_counts_where_ours_is_measured() {
+        let l = labels("type barge-in\ntts 0 5\nspeech 1 2\n");
+        let aec = |v: f64| Event {
+            value: Some(v),
+            ..Event::new("x", "a", "aec-erle")
+        };
+        let only_aec = [aec(0.2)];
+        let refs: Vec<&Event> = only_aec.iter().collect();
+        assert!(scene_acc(&l, 5.0, &refs).aec_erle.is_empty());
+        let both = [
+            aec(9.5),
+            Event {
+                mic_energy: Some(1.0),
+                out_energy: Some(0.01),
+                ..Event::new("x", "a", "erle")
+            },
+        ];
+        let refs: Vec<&Event> = both.iter().collect();
+        assert_eq!(scene_acc(&l, 5.0, &refs).aec_erle, vec![9.5]);
     }
 
     #[test]
