@@ -5,6 +5,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod background;
 pub mod decision;
 pub mod dtmf;
 pub mod engine;

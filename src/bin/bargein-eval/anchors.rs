@@ -30,6 +30,7 @@ pub const PIPECAT: &[(&str, &str)] = &[
     ("warmup-ms", "0"),
     ("onset-db", "0"),
     ("near-end-db", "-60"),
+    ("room-talk-db", "0"),
 ];
 
 /// LiveKit Agents defaults: Silero activation 0.5, min speech 50 ms, min
@@ -44,6 +45,7 @@ pub const LIVEKIT: &[(&str, &str)] = &[
     ("warmup-ms", "0"),
     ("onset-db", "0"),
     ("near-end-db", "-60"),
+    ("room-talk-db", "0"),
 ];
 /// LiveKit ignores interruptions during the first this-many seconds the agent
 /// speaks in a session (its echo canceller warming up).
