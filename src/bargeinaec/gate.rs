@@ -57,7 +57,7 @@ const CHECK_EVERY: u32 = 10;
 const NO_ECHO_CORRELATION: f64 = 0.15;
 const NO_ECHO_CHECKS: u32 = 5;
 /// The noisy-line search gives up after this many checks (10 s of far-end
-/// activity) without an echo-free verdict: each check costs ~60 µs.
+/// activity) without an echo-free verdict: each check costs ~20 µs.
 const SEARCH_CHECKS: u32 = 100;
 /// Of the last 128 frames, this many must have had the far end playing
 /// before a low correlation means anything.
