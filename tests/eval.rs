@@ -2,6 +2,8 @@
 //! hand-made labels and events with answers worked out by hand, the
 //! corpus's determinism, and a small generate → run → score round.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -258,22 +260,6 @@ fn later_prompts_follow_a_greeting() {
     );
 }
 
-fn read_wav(path: &Path) -> Vec<f32> {
-    let mut r = hound::WavReader::open(path).expect("wav");
-    match r.spec().sample_format {
-        hound::SampleFormat::Float => r.samples::<f32>().map(|v| v.expect("sample")).collect(),
-        hound::SampleFormat::Int => r
-            .samples::<i32>()
-            .map(|v| v.expect("sample") as f32 / 32768.0)
-            .collect(),
-    }
-}
-
-fn level_db(x: &[f32]) -> f64 {
-    let ms = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len().max(1) as f64;
-    10.0 * (ms + 1e-20).log10()
-}
-
 #[test]
 fn echo_free_lines_hold_the_caller_and_the_noise_only() {
     // A loud echo (SER −5 dB) over quiet noise (SNR 30 dB): before the
@@ -313,9 +299,9 @@ fn echo_free_lines_hold_the_caller_and_the_noise_only() {
     let (tts, speech) = spans(&f);
     let rate = 16000.0;
     let before = |dir: &Path| {
-        let mic = read_wav(&dir.join("s0000/mic.wav"));
+        let mic = common::read_wav_f32(&dir.join("s0000/mic.wav"));
         let (a, b) = ((tts[0].0 * rate) as usize, (speech[0] * rate) as usize);
-        level_db(&mic[a..b])
+        gstbargein::audio::level_db(&mic[a..b])
     };
     let (lf, le) = (before(&free.0), before(&echo.0));
     assert!(
