@@ -70,6 +70,34 @@ fn run_vad_meta(
     near: Option<&dyn Fn(f64) -> f64>,
     linear: Option<&[f32]>,
 ) -> Out {
+    run_vad_far(
+        samples,
+        rate,
+        s16,
+        props,
+        before,
+        Meta { near, linear },
+        &[],
+    )
+}
+
+/// bargeinaec's meta for `run_vad_far`.
+struct Meta<'a> {
+    near: Option<&'a dyn Fn(f64) -> f64>,
+    linear: Option<&'a [f32]>,
+}
+
+/// The same, with far-end activity events sent before the first buffer
+/// at or after their time (seconds).
+fn run_vad_far(
+    samples: &[f32],
+    rate: u32,
+    s16: bool,
+    props: &[(&str, gst::glib::Value)],
+    before: impl FnOnce(&mut gst_check::Harness),
+    Meta { near, linear }: Meta,
+    far: &[(f64, protocol::FarActivity)],
+) -> Out {
     init();
     let mut h = gst_check::Harness::new("bargeinvad");
     let el = h.element().unwrap();
@@ -85,8 +113,13 @@ fn run_vad_meta(
     });
     before(&mut h);
     let step = rate as usize / 50;
+    let mut far = far.iter().peekable();
     for (i, c) in samples.chunks(step).enumerate() {
         let first = (i * step) as u64;
+        let t = first as f64 / f64::from(rate);
+        while let Some((_, a)) = far.next_if(|(at, _)| *at <= t) {
+            assert!(h.push_event(a.downstream_event()));
+        }
         let buf = if s16 {
             let v: Vec<i16> = c
                 .iter()
@@ -363,6 +396,100 @@ fn a_caller_louder_than_the_talking_room_is_confirmed_inside_its_talk() {
         !caller(&off),
         "the test room should hide the caller: {off:?}"
     );
+}
+
+/// `line` (low noise) with the caller's `words` added at `at_s`, peak 0.4.
+fn with_caller(mut line: Vec<f32>, rate: u32, words: &[(&str, f64)]) -> Vec<f32> {
+    for (text, at_s) in words {
+        let voice = speech(text, "en-us", rate);
+        let gain = 0.4 / voice.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let at = (at_s * f64::from(rate)) as usize;
+        for (m, v) in line.iter_mut().skip(at).zip(&voice) {
+            *m += gain * v;
+        }
+    }
+    line
+}
+
+/// The onsets (seconds) of the barge-ins confirmed in `x` at the defaults,
+/// with `far`'s activity events and no canceller meta.
+fn confirmed_onsets(x: &[f32], rate: u32, far: &[(f64, protocol::FarActivity)]) -> Vec<f64> {
+    let none = Meta {
+        near: None,
+        linear: None,
+    };
+    let out = run_vad_far(x, rate, false, &[], |_| {}, none, far);
+    let onsets = out
+        .bargeins()
+        .iter()
+        .filter(|b| b.stage == protocol::Stage::Confirmed)
+        .map(|b| b.onset.nseconds() as f64 / 1e9)
+        .collect();
+    println!("confirmed onsets: {onsets:?}");
+    onsets
+}
+
+/// A caller in a quiet room stops one prompt (the TTS goes silent 0.8 s
+/// after they start) and barges into the next one too. Their first
+/// barge-in is a tenth of the room-talk window: were it kept, their own
+/// level would be the "room" the second one must stand out from.
+#[test]
+fn a_caller_s_barge_in_is_not_the_room_of_the_next_prompt() {
+    let rate = 16000;
+    let line = noise(0.001, rate as usize * 14, 7);
+    let x = with_caller(
+        line,
+        rate,
+        &[
+            ("I want to speak to an agent", 6.0),
+            ("customer service please", 10.5),
+        ],
+    );
+    let prompt = protocol::FarActivity {
+        echo: false,
+        ..prompt_playing()
+    };
+    let stopped = protocol::FarActivity {
+        active: false,
+        ..prompt.clone()
+    };
+    let far = [(0.0, prompt.clone()), (6.8, stopped), (9.0, prompt)];
+    let onsets = confirmed_onsets(&x, rate, &far);
+    assert!(onsets.iter().any(|t| (5.9..6.6).contains(t)), "{onsets:?}");
+    assert!(
+        onsets.iter().any(|t| (10.4..11.1).contains(t)),
+        "second barge-in: {onsets:?}"
+    );
+}
+
+/// "Uh-huh", "okay", "uh-huh", then the real barge-in, within 3 s of one
+/// prompt in a quiet room: the backchannels (the first confirms, the others
+/// are then ducked only) must not become the room that hides it. Without
+/// the floor of frames no confirmed barge-in claims, only the first
+/// "uh-huh" was confirmed.
+#[test]
+fn backchannels_are_not_the_room_of_the_caller_s_barge_in() {
+    let rate = 16000;
+    let line = noise(0.001, rate as usize * 11, 8);
+    let x = with_caller(
+        line,
+        rate,
+        &[
+            ("uh-huh", 5.5),
+            ("okay", 6.5),
+            ("uh-huh", 7.3),
+            ("I want to speak to an agent", 8.2),
+        ],
+    );
+    let far = [(
+        0.0,
+        protocol::FarActivity {
+            echo: false,
+            ..prompt_playing()
+        },
+    )];
+    let onsets = confirmed_onsets(&x, rate, &far);
+    assert!(onsets.iter().any(|t| (8.1..8.8).contains(t)), "{onsets:?}");
 }
 
 fn dtmf(rate: u32, f1: f64, f2: f64) -> Vec<f32> {

@@ -248,6 +248,11 @@ impl Decider {
         self.stage != Stage::Idle
     }
 
+    /// The onset of the confirmed utterance under way, if any.
+    pub fn confirmed_onset(&self) -> Option<u64> {
+        (self.stage == Stage::Confirmed).then_some(self.onset)
+    }
+
     pub fn in_speech(&self) -> bool {
         matches!(self.stage, Stage::Tentative | Stage::Confirmed)
     }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
-use super::background::RoomTalk;
+use super::background::{self, RoomTalk};
 use super::decision::{Decider, Decision, Frame, MS, NearEvidence, Params};
 use super::dtmf::DtmfDetector;
 use super::engine::{self, ENGINE_RATE, Silero, VadEngine};
@@ -559,6 +559,11 @@ impl BaseTransformImpl for BargeInVad {
                             // Without an echo path the far end cannot
                             // trigger us: no need for the stricter threshold.
                             st.far_active = a.active && a.echo;
+                            // A new prompt: what interrupted the last one was
+                            // the caller, not the room (see `background`).
+                            if a.active && !st.far_playing {
+                                st.talk.forget_confirmed();
+                            }
                             st.far_playing = a.active;
                         }
                         gst::debug!(
@@ -960,7 +965,12 @@ impl BargeInVad {
             // their own talk must not become the room.
             let room = st.talk.level();
             if st.far_playing {
-                st.talk.push(level, first_prob >= params.threshold);
+                let speech_like = first_prob >= params.threshold;
+                let barge_in = st
+                    .decider
+                    .confirmed_onset()
+                    .is_some_and(|onset| end.saturating_sub(onset) < background::BARGE_IN_NS);
+                st.talk.push(level, speech_like, barge_in);
             }
             let drowned = settings.room_talk_db > 0.0
                 && room.is_some_and(|r| level < r + settings.room_talk_db);
@@ -1005,7 +1015,17 @@ impl BargeInVad {
                 // Fragments never count in the warm-up: no zeroing needed.
                 first_prob,
             };
+            let before = decisions.len();
             st.decider.push(&params, frame, hint, decisions);
+            // The frames since its onset were the barge-in's (where the far
+            // end paused meanwhile, a few older ones are marked with them).
+            for d in &decisions[before..] {
+                if let Decision::Confirmed { onset, .. } = d {
+                    let frames = end.saturating_sub(*onset) / frame_ns.max(1) + 1;
+                    st.talk
+                        .mark_confirmed(usize::try_from(frames).unwrap_or(usize::MAX));
+                }
+            }
             gst::trace!(
                 CAT,
                 imp = self,
