@@ -943,7 +943,7 @@ fn property_defaults() {
     assert_eq!(el.property::<u32>("confirm-ms"), 256);
     assert_eq!(el.property::<u32>("hangover-ms"), 192);
     assert_eq!(el.property::<u32>("warmup-ms"), 2500);
-    assert_eq!(el.property::<u32>("settle-ms"), 6000);
+    assert_eq!(el.property::<u32>("settle-ms"), 5000);
     assert_eq!(el.property::<f64>("onset-db"), 6.0);
     assert_eq!(el.property::<f64>("near-end-db"), -16.0);
     assert_eq!(el.property::<f64>("room-talk-db"), 6.0);
