@@ -359,10 +359,7 @@ fn a_caller_louder_than_the_talking_room_is_confirmed_inside_its_talk() {
         }
     }
     let caller_s = at as f64 / f64::from(rate);
-    let line = protocol::FarActivity {
-        echo: false,
-        ..prompt_playing()
-    };
+    let line = echo_free_prompt();
     let start = |h: &mut gst_check::Harness| assert!(h.push_event(line.downstream_event()));
     let onsets = |out: &Out| -> Vec<f64> {
         out.bargeins()
@@ -445,10 +442,7 @@ fn a_caller_s_barge_in_is_not_the_room_of_the_next_prompt() {
             ("customer service please", 10.5),
         ],
     );
-    let prompt = protocol::FarActivity {
-        echo: false,
-        ..prompt_playing()
-    };
+    let prompt = echo_free_prompt();
     let stopped = protocol::FarActivity {
         active: false,
         ..prompt.clone()
@@ -481,13 +475,7 @@ fn backchannels_are_not_the_room_of_the_caller_s_barge_in() {
             ("I want to speak to an agent", 8.2),
         ],
     );
-    let far = [(
-        0.0,
-        protocol::FarActivity {
-            echo: false,
-            ..prompt_playing()
-        },
-    )];
+    let far = [(0.0, echo_free_prompt())];
     let onsets = confirmed_onsets(&x, rate, &far);
     assert!(onsets.iter().any(|t| (8.1..8.8).contains(t)), "{onsets:?}");
 }
@@ -586,6 +574,14 @@ fn prompt_playing() -> protocol::FarActivity {
         level_db: -20.0,
         converged: false,
         echo: true,
+    }
+}
+
+/// The prompt playing on a line whose phone cancels its own echo.
+fn echo_free_prompt() -> protocol::FarActivity {
+    protocol::FarActivity {
+        echo: false,
+        ..prompt_playing()
     }
 }
 
