@@ -15,6 +15,7 @@ pub mod bargeinaec;
 pub mod bargeinvad;
 pub mod callbarge;
 pub mod denormals;
+pub mod props;
 pub mod protocol;
 pub mod ttsducker;
 

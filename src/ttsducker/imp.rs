@@ -259,19 +259,11 @@ impl ObjectImpl for TtsDucker {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
+        let obj = self.obj();
         macro_rules! set {
-            ($field:ident) => {{
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "Changing {} from {:?} to {:?}",
-                    pspec.name(),
-                    s.$field,
-                    v
-                );
-                s.$field = v;
-            }};
+            ($field:ident) => {
+                crate::props::set_logged(&*obj, *CAT, pspec, &mut s.$field, value)
+            };
         }
         match pspec.name() {
             "tentative-action" => set!(tentative_action),
