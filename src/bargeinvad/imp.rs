@@ -408,13 +408,9 @@ impl ObjectImpl for BargeInVad {
             "near-end-db" => set!(near_end_db),
             "room-talk-db" => set!(room_talk_db),
             "model-path" => {
-                let v: Option<String> = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "model-path {v:?} applies at the next start"
-                );
-                s.model_path = v.filter(|p| !p.is_empty());
+                set!(model_path);
+                gst::info!(CAT, imp = self, "model-path applies at the next start");
+                s.model_path = s.model_path.take().filter(|p| !p.is_empty());
             }
             _ => unimplemented!(),
         }

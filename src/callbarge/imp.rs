@@ -190,25 +190,9 @@ impl ObjectImpl for CallBarge {
                     let _ = obj.post_message(msg.message(&*obj));
                 }
             }
-            "ramp-ms" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "Changing ramp-ms from {} to {v}",
-                    s.ramp_ms
-                );
-                s.ramp_ms = v;
-            }
+            "ramp-ms" => crate::props::set_logged(&*self.obj(), *CAT, pspec, &mut s.ramp_ms, value),
             "dtmf-control" => {
-                let v = value.get().expect("type checked upstream");
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "Changing dtmf-control from {} to {v}",
-                    s.dtmf_control
-                );
-                s.dtmf_control = v;
+                crate::props::set_logged(&*self.obj(), *CAT, pspec, &mut s.dtmf_control, value)
             }
             "rate" => {
                 let v: u32 = value.get().expect("type checked upstream");
