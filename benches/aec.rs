@@ -3,7 +3,12 @@
 //! same run. Run with `cargo bench --bench aec`; prints a markdown table.
 //!
 //! Both run non-synchronised (as fast as they can) with 10 ms buffers pushed
-//! alternately into the far and near inputs, S16LE mono. The real-time factor
+//! alternately into the far and near inputs, the far end half a second
+//! ahead, S16LE mono. `webrtcdsp`'s canceller (webrtc-audio-processing 0.3
+//! on Debian 12) must be told the echo's delay, which its probe takes from
+//! the playback latency of a real sink: here the room's delay is put on the
+//! probe as a pad offset, as a deployment whose sink reports its latency
+//! would have it. `bargeinaec` is told nothing. The real-time factor
 //! is wall time over audio time (the pipelines are essentially single
 //! threaded); ERLE is mic energy over output energy in the second half, where
 //! only the far end plays and both have converged.
@@ -16,13 +21,18 @@ use std::time::Instant;
 
 const SECONDS: usize = 12;
 const RUNS: usize = 5;
+/// The room's echo delay.
+const ECHO_MS: u32 = 80;
+/// How many 10 ms far-end buffers go in before the first near-end one, so
+/// that the probe holds the far end before `webrtcdsp` asks for it.
+const LEAD_CHUNKS: usize = 50;
 
 fn scene(rate: u32) -> (Vec<i16>, Vec<i16>) {
     let text = "Welcome to ABC Bank. For account balance, press 1. For recent transactions, \
                 press 2. For credit card services, press 3. For loans and mortgages, press 4.";
     let far = fit(&speech(text, "en-us+f3", rate), SECONDS * rate as usize);
     let far: Vec<f32> = far.iter().map(|v| v * 0.5).collect();
-    let room = room_impulse_response(rate, 80, 150, 0.5, 4);
+    let room = room_impulse_response(rate, ECHO_MS, 150, 0.5, 4);
     let mic = mix(&convolve(&far, &room), &noise(0.0005, far.len(), 2));
     let to16 = |x: &[f32]| {
         x.iter()
@@ -41,6 +51,12 @@ fn run(desc: &str, rate: u32, far: &[i16], mic: &[i16]) -> (f64, Vec<i16>) {
     let far_src = appsrc(&pipeline, "far");
     let near_src = appsrc(&pipeline, "near");
     let out = collect(&pipeline, "out", read_s16);
+    if let Some(probe) = pipeline.by_name("probe") {
+        probe
+            .static_pad("sink")
+            .expect("probe sink pad")
+            .set_offset(i64::from(ECHO_MS) * 1_000_000);
+    }
     if pipeline.set_state(gst::State::Playing).is_err() {
         let bus = pipeline.bus().unwrap();
         while let Some(m) = bus.pop() {
@@ -52,10 +68,22 @@ fn run(desc: &str, rate: u32, far: &[i16], mic: &[i16]) -> (f64, Vec<i16>) {
     }
     let start = Instant::now();
     let chunk = rate as usize / 100;
-    for (i, (f, n)) in far.chunks(chunk).zip(mic.chunks(chunk)).enumerate() {
-        let first = (i * chunk) as u64;
-        far_src.push_buffer(buffer_s16(f, 1, rate, first)).unwrap();
-        near_src.push_buffer(buffer_s16(n, 1, rate, first)).unwrap();
+    let far: Vec<&[i16]> = far.chunks(chunk).collect();
+    let mic: Vec<&[i16]> = mic.chunks(chunk).collect();
+    for i in 0..far.len().max(mic.len()) + LEAD_CHUNKS {
+        if let Some(f) = far.get(i) {
+            far_src
+                .push_buffer(buffer_s16(f, 1, rate, (i * chunk) as u64))
+                .unwrap();
+        }
+        if let Some(n) = i
+            .checked_sub(LEAD_CHUNKS)
+            .and_then(|k| mic.get(k).map(|n| (k, n)))
+        {
+            near_src
+                .push_buffer(buffer_s16(n.1, 1, rate, (n.0 * chunk) as u64))
+                .unwrap();
+        }
     }
     far_src.end_of_stream().unwrap();
     near_src.end_of_stream().unwrap();

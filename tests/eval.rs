@@ -435,3 +435,56 @@ fn generate_run_score_round_trip() {
         }
     }
 }
+
+#[test]
+fn the_webrtcdsp_anchor_cancels_echo_it_is_told_the_delay_of() {
+    let corpus = TempDir::new("wd-corpus");
+    let results = TempDir::new("wd-results");
+    generate(
+        &corpus.0,
+        5,
+        &[
+            "--scenes",
+            "3",
+            "--types",
+            "echo-only",
+            "--snr",
+            "30:30",
+            "--languages",
+            "en",
+            "--max-sentences",
+            "2",
+        ],
+    );
+    // The legacy canceller alone handles echo delays up to about 50 ms;
+    // the anchor is only fair if it is aligned for the longer ones too.
+    let longest = (0..3)
+        .map(|i| {
+            let labels =
+                std::fs::read_to_string(corpus.0.join(format!("s{i:04}")).join("scene.labels"))
+                    .unwrap();
+            labels
+                .lines()
+                .find_map(|l| l.strip_prefix("delay_ms "))
+                .unwrap()
+                .trim()
+                .parse::<f64>()
+                .unwrap()
+        })
+        .fold(0.0, f64::max);
+    assert!(
+        longest >= 100.0,
+        "no scene with a long echo path: {longest} ms"
+    );
+    ok(tool()
+        .args(["run", "--system", "webrtcdsp", "--corpus"])
+        .arg(&corpus.0)
+        .arg("--out")
+        .arg(&results.0));
+    ok(tool().arg("score").arg("--results").arg(&results.0));
+    let scores = score_json(&results.0);
+    let wd = &system(&scores, "webrtcdsp")["overall"];
+    assert_eq!(wd["scenes"], 3);
+    let erle = f(&wd["erle_db"]);
+    assert!(erle > 10.0, "webrtcdsp ERLE {erle} dB: {wd}");
+}

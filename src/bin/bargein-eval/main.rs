@@ -23,6 +23,7 @@ mod run;
 mod score;
 mod sweep;
 mod tts;
+mod webrtcdsp;
 
 use anyhow::{Context, Result, bail};
 
@@ -36,7 +37,8 @@ commands:
            [--ser MIN:MAX] [--snr MIN:MAX] [--max-sentences N] [--later-share 0.5]
            [--echo-free-share 0]  (lines whose phone cancels its own echo)
   run      --corpus DIR --out RESULTS [--jobs N] [--rate HZ]
-           [--system ours|pipecat|livekit|energy|webrtcdsp|all[,...]] [--set [elem.]prop=value]... (one --set each)
+           [--system ours|pipecat|livekit|energy|webrtcdsp|all[,...]] [--set [elem.]prop=value]... (one --set each;
+           elem: vad (default), aec, energy, webrtcdsp)
            [--dump DIR]  (per scene, 10 ms frames: probability, cleaned/mic/far levels)
   score    --results RESULTS [--corpus DIR] [--out FILE.md]
   sweep    --corpus DIR --out DIR [--jobs N] [--thresholds 0.5,0.7,...]

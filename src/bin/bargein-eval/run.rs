@@ -14,12 +14,7 @@
 //! aggregator's thread, and every sink is `async=false`, so nothing waits
 //! for a preroll that another branch blocks.
 //!
-//! `webrtcdsp` runs in its own pipeline. Its `webrtcechoprobe` pairs far and
-//! near audio by clock time; with GStreamer 1.22 and webrtc-audio-processing
-//! 0.3 (Debian 12) it removed no echo from these files (ERLE ≈ 0 dB) whether
-//! run as fast as possible or synchronised to the clock
-//! (`--webrtcdsp-realtime true`), so its results show WebRTC's VAD on
-//! uncancelled echo.
+//! `webrtcdsp` runs in its own pipeline (`webrtcdsp.rs`).
 
 use crate::anchors::{self, EnergyParams};
 use crate::args::Opts;
@@ -211,7 +206,10 @@ pub struct Plan {
     pub vads: Vec<VadBranch>,
     pub energy: Option<EnergyParams>,
     pub webrtcdsp: bool,
-    /// Run webrtcdsp against the clock (its probe needs it).
+    /// Properties of the anchor's `webrtcdsp` element.
+    pub webrtcdsp_props: Vec<(String, String)>,
+    /// Run webrtcdsp against the clock, as a live call would (the
+    /// microphone is paced by the far end either way).
     pub webrtcdsp_realtime: bool,
     /// Per scene, a CSV of 10 ms frames (first detector's speech
     /// probability; levels of the cleaned and raw microphone and the far
@@ -227,6 +225,7 @@ impl Plan {
         }
         let mut vad_props = Vec::new();
         let mut aec_props = Vec::new();
+        let mut webrtcdsp_props = Vec::new();
         let mut energy = EnergyParams::default();
         for s in o.all("set") {
             let (key, value) = s
@@ -237,12 +236,14 @@ impl Plan {
                 "vad" => vad_props.push((prop.to_string(), value.to_string())),
                 "aec" => aec_props.push((prop.to_string(), value.to_string())),
                 "energy" => energy.set(prop, value)?,
-                _ => bail!("--set {s:?}: element is vad, aec or energy"),
+                "webrtcdsp" => webrtcdsp_props.push((prop.to_string(), value.to_string())),
+                _ => bail!("--set {s:?}: element is vad, aec, energy or webrtcdsp"),
             }
         }
         let mut plan = Plan {
             rate: o.get("rate").map(|r| r.parse()).transpose()?,
             aec_props,
+            webrtcdsp_props,
             webrtcdsp_realtime: o.get("webrtcdsp-realtime").is_some_and(|v| v == "true"),
             dump: o.get("dump").map(PathBuf::from),
             ..Default::default()
@@ -375,7 +376,7 @@ pub fn run_plan(
         };
         let per_scene = parallel(scenes.len(), j, "webrtcdsp", |i| {
             let sc = &scenes[i];
-            run_webrtcdsp(sc, plan).unwrap_or_else(|e| {
+            crate::webrtcdsp::run(sc, plan).unwrap_or_else(|e| {
                 vec![Event {
                     message: Some(format!("{e:#}")),
                     ..Event::new("webrtcdsp", &sc.id, "error")
@@ -389,7 +390,7 @@ pub fn run_plan(
 
 /// The rate a scene runs at: `--rate`, else the microphone file's own rate
 /// when the elements support it, else 16 kHz.
-fn scene_rate(sc: &SceneInput, plan: &Plan) -> Result<u32> {
+pub(crate) fn scene_rate(sc: &SceneInput, plan: &Plan) -> Result<u32> {
     if let Some(r) = plan.rate {
         return Ok(r);
     }
@@ -447,13 +448,13 @@ fn in_range(pspec: &gst::glib::ParamSpec, v: &gst::glib::Value) -> bool {
     true
 }
 
-fn element(p: &gst::Pipeline, name: &str) -> Result<gst::Element> {
+pub(crate) fn element(p: &gst::Pipeline, name: &str) -> Result<gst::Element> {
     p.by_name(name)
         .ok_or_else(|| anyhow!("pipeline has no element {name}"))
 }
 
 /// Sets the pipeline to NULL however the run ends.
-struct Running(gst::Pipeline);
+pub(crate) struct Running(pub(crate) gst::Pipeline);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -462,7 +463,7 @@ impl Drop for Running {
 }
 
 /// Plays until EOS; hands every other message to `on_msg`.
-fn play(p: &gst::Pipeline, mut on_msg: impl FnMut(&gst::Message)) -> Result<()> {
+pub(crate) fn play(p: &gst::Pipeline, mut on_msg: impl FnMut(&gst::Message)) -> Result<()> {
     let bus = p.bus().ok_or_else(|| anyhow!("pipeline without bus"))?;
     if p.set_state(gst::State::Playing).is_err() {
         while let Some(m) = bus.pop() {
@@ -492,13 +493,13 @@ fn play(p: &gst::Pipeline, mut on_msg: impl FnMut(&gst::Message)) -> Result<()> 
 /// Mean square per 10 ms frame of what reaches an appsink, placed by
 /// running time so that gaps and late starts land where they belong.
 #[derive(Default)]
-struct Levels {
+pub(crate) struct Levels {
     sums: Vec<f64>,
     counts: Vec<u32>,
 }
 
 impl Levels {
-    fn energies(&self) -> Vec<f64> {
+    pub(crate) fn energies(&self) -> Vec<f64> {
         self.sums
             .iter()
             .zip(&self.counts)
@@ -507,7 +508,7 @@ impl Levels {
     }
 }
 
-fn attach_levels(sink: &gst_app::AppSink, rate: u32) -> Arc<Mutex<Levels>> {
+pub(crate) fn attach_levels(sink: &gst_app::AppSink, rate: u32) -> Arc<Mutex<Levels>> {
     let levels = Arc::new(Mutex::new(Levels::default()));
     let store = levels.clone();
     let frame = (rate as usize / 100).max(1);
@@ -551,7 +552,7 @@ fn secs(t: gst::ClockTime) -> f64 {
     t.nseconds() as f64 / 1e9
 }
 
-fn caps(format: &str, rate: u32) -> String {
+pub(crate) fn caps(format: &str, rate: u32) -> String {
     format!("audio/x-raw,format={format},rate={rate},channels=1,layout=interleaved")
 }
 
@@ -753,76 +754,6 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
         common("energy", &mut out);
         out.extend(anchors::energy("energy", &sc.id, &out_e, p));
     }
-    Ok(out)
-}
-
-/// GStreamer's own WebRTC chain on one scene, with a 200 ms voice policy.
-pub fn run_webrtcdsp(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
-    let rate = scene_rate(sc, plan)?;
-    let s16 = caps("S16LE", rate);
-    let sync = plan.webrtcdsp_realtime;
-    let desc = format!(
-        "filesrc name=farsrc ! wavparse ! audioconvert ! audioresample ! {s16} \
-           ! webrtcechoprobe name=probe ! fakesink sync={sync} async=false \
-         filesrc name=micsrc ! wavparse ! audioconvert ! audioresample ! {s16} \
-           ! webrtcdsp name=dsp probe=probe echo-cancel=true voice-detection=true \
-             noise-suppression=false gain-control=false \
-           ! audioconvert ! {} ! appsink name=levels sync={sync} async=false",
-        caps("F32LE", rate)
-    );
-    let pipeline = gst::parse::launch(&desc)
-        .context("building the webrtcdsp pipeline (gstreamer1.0-plugins-bad)")?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline"))?;
-    let running = Running(pipeline.clone());
-    element(&pipeline, "farsrc")?.set_property("location", sc.far.to_string_lossy().as_ref());
-    element(&pipeline, "micsrc")?.set_property("location", sc.mic.to_string_lossy().as_ref());
-    let sink = element(&pipeline, "levels")?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| anyhow!("levels is not an appsink"))?;
-    let levels = attach_levels(&sink, rate);
-    // webrtcechoprobe only hands out far-end audio once it knows the
-    // playback latency, which a non-live pipeline never distributes: tell it.
-    let _ = pipeline.set_state(gst::State::Paused);
-    pipeline.send_event(gst::event::Latency::new(gst::ClockTime::ZERO));
-    let mut changes = Vec::new();
-    play(&pipeline, |msg| {
-        if let gst::MessageView::Element(_) = msg.view()
-            && let Some(s) = msg.structure()
-            && s.name() == "voice-activity"
-            && let (Ok(t), Ok(v)) = (
-                s.get::<u64>("stream-time"),
-                s.get::<bool>("stream-has-voice"),
-            )
-        {
-            changes.push((t as f64 / 1e9, v));
-        }
-    })
-    .with_context(|| format!("scene {} (webrtcdsp)", sc.id))?;
-    drop(running);
-
-    let (far_rate, far) = dsp::read_wav(&sc.far)?;
-    let far_e = dsp::frame_energies(&far, far_rate);
-    let (mic_rate, mic) = dsp::read_wav(&sc.mic)?;
-    let mic_e = dsp::frame_energies(&mic, mic_rate);
-    let out_e = levels
-        .lock()
-        .map_err(|_| anyhow!("levels poisoned"))?
-        .energies();
-    let duration = mic.len() as f64 / f64::from(mic_rate.max(1));
-    let mut out = vec![Event {
-        end: Some(duration),
-        ..Event::new("webrtcdsp", &sc.id, "scene")
-    }];
-    if let Some((m, o, n)) = erle_frames(sc.labels.as_ref(), &far_e, &mic_e, &out_e) {
-        out.push(Event {
-            mic_energy: Some(m),
-            out_energy: Some(o),
-            frames: Some(n),
-            ..Event::new("webrtcdsp", &sc.id, "erle")
-        });
-    }
-    out.extend(anchors::webrtc_vad("webrtcdsp", &sc.id, &changes, duration));
     Ok(out)
 }
 
