@@ -490,6 +490,30 @@ pub(crate) fn play(p: &gst::Pipeline, mut on_msg: impl FnMut(&gst::Message)) -> 
     }
 }
 
+/// 10 ms frame energies of a scene's far end, microphone and what the
+/// system under test put out, and the scene's length in seconds.
+pub(crate) struct Energies {
+    pub far_e: Vec<f64>,
+    pub mic_e: Vec<f64>,
+    pub out_e: Vec<f64>,
+    pub duration: f64,
+}
+
+pub(crate) fn energies(sc: &SceneInput, levels: &Mutex<Levels>) -> Result<Energies> {
+    let (far_rate, far) = dsp::read_wav(&sc.far)?;
+    let (mic_rate, mic) = dsp::read_wav(&sc.mic)?;
+    let out_e = levels
+        .lock()
+        .map_err(|_| anyhow!("levels poisoned"))?
+        .energies();
+    Ok(Energies {
+        far_e: dsp::frame_energies(&far, far_rate),
+        mic_e: dsp::frame_energies(&mic, mic_rate),
+        out_e,
+        duration: mic.len() as f64 / f64::from(mic_rate.max(1)),
+    })
+}
+
 /// Mean square per 10 ms frame of what reaches an appsink, placed by
 /// running time so that gaps and late starts land where they belong.
 #[derive(Default)]
@@ -672,15 +696,12 @@ pub fn run_ours(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
     .with_context(|| format!("scene {}", sc.id))?;
     drop(running);
 
-    let (far_rate, far) = dsp::read_wav(&sc.far)?;
-    let far_e = dsp::frame_energies(&far, far_rate);
-    let (mic_rate, mic) = dsp::read_wav(&sc.mic)?;
-    let mic_e = dsp::frame_energies(&mic, mic_rate);
-    let out_e = levels
-        .lock()
-        .map_err(|_| anyhow!("levels poisoned"))?
-        .energies();
-    let duration = mic.len() as f64 / f64::from(mic_rate.max(1));
+    let Energies {
+        far_e,
+        mic_e,
+        out_e,
+        duration,
+    } = energies(sc, &levels)?;
     if let Some(dir) = &plan.dump {
         use std::fmt::Write as _;
         let probs = probs.lock().map_err(|_| anyhow!("probs"))?;

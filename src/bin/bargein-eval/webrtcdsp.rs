@@ -27,11 +27,10 @@
 //! run pairs the same samples.
 
 use crate::anchors;
-use crate::dsp;
 use crate::events::Event;
 use crate::run::{
-    Plan, Running, SceneInput, attach_levels, caps, element, erle_frames, play, scene_rate,
-    set_props,
+    Plan, Running, SceneInput, attach_levels, caps, element, energies, erle_frames, play,
+    scene_rate, set_props,
 };
 use anyhow::{Context, Result, anyhow};
 use gst::prelude::*;
@@ -225,20 +224,12 @@ pub fn run(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
     drop(close);
     drop(running);
 
-    let (far_rate, far_audio) = dsp::read_wav(&sc.far)?;
-    let far_e = dsp::frame_energies(&far_audio, far_rate);
-    let (mic_rate, mic) = dsp::read_wav(&sc.mic)?;
-    let mic_e = dsp::frame_energies(&mic, mic_rate);
-    let out_e = levels
-        .lock()
-        .map_err(|_| anyhow!("levels poisoned"))?
-        .energies();
-    let duration = mic.len() as f64 / f64::from(mic_rate.max(1));
+    let e = energies(sc, &levels)?;
     let mut out = vec![Event {
-        end: Some(duration),
+        end: Some(e.duration),
         ..Event::new("webrtcdsp", &sc.id, "scene")
     }];
-    if let Some((m, o, n)) = erle_frames(sc.labels.as_ref(), &far_e, &mic_e, &out_e) {
+    if let Some((m, o, n)) = erle_frames(sc.labels.as_ref(), &e.far_e, &e.mic_e, &e.out_e) {
         out.push(Event {
             mic_energy: Some(m),
             out_energy: Some(o),
@@ -246,6 +237,11 @@ pub fn run(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
             ..Event::new("webrtcdsp", &sc.id, "erle")
         });
     }
-    out.extend(anchors::webrtc_vad("webrtcdsp", &sc.id, &changes, duration));
+    out.extend(anchors::webrtc_vad(
+        "webrtcdsp",
+        &sc.id,
+        &changes,
+        e.duration,
+    ));
     Ok(out)
 }
