@@ -76,12 +76,11 @@ fn run(desc: &str, rate: u32, far: &[i16], mic: &[i16]) -> (f64, Vec<i16>) {
                 .push_buffer(buffer_s16(f, 1, rate, (i * chunk) as u64))
                 .unwrap();
         }
-        if let Some(n) = i
-            .checked_sub(LEAD_CHUNKS)
-            .and_then(|k| mic.get(k).map(|n| (k, n)))
+        if let Some(k) = i.checked_sub(LEAD_CHUNKS)
+            && let Some(n) = mic.get(k)
         {
             near_src
-                .push_buffer(buffer_s16(n.1, 1, rate, (n.0 * chunk) as u64))
+                .push_buffer(buffer_s16(n, 1, rate, (k * chunk) as u64))
                 .unwrap();
         }
     }

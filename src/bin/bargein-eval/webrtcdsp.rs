@@ -34,7 +34,7 @@ use crate::run::{
 };
 use anyhow::{Context, Result, anyhow};
 use gst::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,11 +52,10 @@ const STALL: Duration = Duration::from_secs(20);
 /// How far the far branch has pushed, shared with the microphone branch.
 #[derive(Default)]
 struct FarPosition {
-    /// Stream time reached by the far end; `u64::MAX` once it is finished.
+    /// Stream time reached by the far end; `u64::MAX` once it is finished
+    /// or the run ends (so that no streaming thread is left waiting).
     reached: Mutex<u64>,
     moved: Condvar,
-    /// Set when the run ends, so that no streaming thread is left waiting.
-    closed: AtomicBool,
 }
 
 impl FarPosition {
@@ -67,20 +66,19 @@ impl FarPosition {
         self.moved.notify_all();
     }
 
-    fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+    fn finish(&self) {
         self.advance(u64::MAX);
     }
 
     /// Blocks until the far end has reached `until` (stream time), is
-    /// finished, the run is closed, or the far branch has stalled.
+    /// finished (or the run over), or the far branch has stalled.
     fn wait_for(&self, until: u64) {
         let Ok(mut reached) = self.reached.lock() else {
             return;
         };
         let mut last = *reached;
         let mut since = Instant::now();
-        while *reached < until && !self.closed.load(Ordering::SeqCst) {
+        while *reached < until {
             if *reached != last {
                 last = *reached;
                 since = Instant::now();
@@ -95,13 +93,13 @@ impl FarPosition {
     }
 }
 
-/// Closes the far position when the run ends, before the pipeline is
+/// Finishes the far position when the run ends, before the pipeline is
 /// stopped (declared after [`Running`], so dropped first).
-struct CloseOnDrop(Arc<FarPosition>);
+struct FinishOnDrop(Arc<FarPosition>);
 
-impl Drop for CloseOnDrop {
+impl Drop for FinishOnDrop {
     fn drop(&mut self) {
-        self.0.close();
+        self.0.finish();
     }
 }
 
@@ -134,7 +132,7 @@ fn follow_far(probe: &gst::Element, far: Arc<FarPosition>) -> Result<()> {
                     }
                 }
                 Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Eos => {
-                    far.advance(u64::MAX);
+                    far.finish();
                 }
                 _ => {}
             }
@@ -184,7 +182,7 @@ pub fn run(sc: &SceneInput, plan: &Plan) -> Result<Vec<Event>> {
         .map_err(|_| anyhow!("not a pipeline"))?;
     let running = Running(pipeline.clone());
     let far = Arc::new(FarPosition::default());
-    let close = CloseOnDrop(far.clone());
+    let close = FinishOnDrop(far.clone());
     element(&pipeline, "farsrc")?.set_property("location", sc.far.to_string_lossy().as_ref());
     element(&pipeline, "micsrc")?.set_property("location", sc.mic.to_string_lossy().as_ref());
     let probe = element(&pipeline, &probe_name)?;
