@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the evaluation corpus and the README's "Evaluation results":
-#   bash scripts/eval.sh            # 200 scenes, seed 1, plus 1000 scenes, seed 2,
-#                                   # plus 300 echo-free lines, seed 3
-#                                   # (about 25 minutes on 2 cores)
+#   bash scripts/eval.sh            # 200 scenes, seed 1, plus 1000 scenes, seed 2
+#                                   # (open and closed loop), plus 300 echo-free
+#                                   # lines, seed 3
+#                                   # (about 30 minutes on 2 cores)
 #   SCENES=50 BIG_SCENES=0 LINE_SCENES=0 bash scripts/eval.sh  # a quicker look
 #   RESCORE=1 bash scripts/eval.sh  # scores the last runs again (after a change
 #                                   # to `score`) and rewrites the README block
@@ -29,12 +30,12 @@ cargo build --release --bin bargein-eval
 eval_tool() { cargo run -q --release --bin bargein-eval -- "$@"; }
 
 if [ "${RESCORE:-0}" = 1 ]; then
-    for r in results big-results line-results; do
+    for r in results big-results big-closed line-results; do
         [ -d "$OUT/$r" ] && eval_tool score --results "$OUT/$r" >/dev/null
     done
 else
     rm -rf "$OUT/corpus" "$OUT/results" "$OUT/sweep" "$OUT/big-corpus" "$OUT/big-results" \
-        "$OUT/line-corpus" "$OUT/line-results"
+        "$OUT/big-closed" "$OUT/line-corpus" "$OUT/line-results"
     mkdir -p "$OUT" docs/eval
     eval_tool generate --out "$OUT/corpus" --seed "$SEED" --scenes "$SCENES"
     eval_tool run --corpus "$OUT/corpus" --out "$OUT/results" --system all
@@ -45,6 +46,11 @@ else
         eval_tool generate --out "$OUT/big-corpus" --seed "$BIG_SEED" --scenes "$BIG_SCENES"
         eval_tool run --corpus "$OUT/big-corpus" --out "$OUT/big-results" --system all
         eval_tool score --results "$OUT/big-results" >/dev/null
+        # The same scenes with each system hearing the echo of what its
+        # ducker let through.
+        eval_tool run --corpus "$OUT/big-corpus" --out "$OUT/big-closed" \
+            --system ours,pipecat,livekit --closed-loop true
+        eval_tool score --results "$OUT/big-closed" >/dev/null
     fi
     if [ "$LINE_SCENES" -gt 0 ]; then
         eval_tool generate --out "$OUT/line-corpus" --seed "$LINE_SEED" --scenes "$LINE_SCENES" \
@@ -68,6 +74,16 @@ block="$OUT/readme-block.md"
         echo "The same systems on a larger corpus, \`bargein-eval generate --seed $BIG_SEED --scenes $BIG_SCENES\`:"
         echo
         awk 'NR > 1 && /^`/ { exit } NF { print }' "$OUT/big-results/score.md"
+        echo
+        echo "The same 1000 scenes in a closed loop (\`run --closed-loop true\`: each system hears the echo of what its ducker let through; ours ducks on the tentative decision, the frameworks' policies stop on their one decision):"
+        echo
+        awk 'NR > 1 && /^`/ { exit } NF { print }' "$OUT/big-closed/score.md"
+        echo
+        echo "\`ours\` in the closed loop, by SER and call position:"
+        echo
+        awk '/^`ours` by condition/ { on = 1; next } on && /^`/ { exit }
+             on && (/^\| condition/ || /^\|---/ || /^\| SER/ || /^\| call position/) { print }' \
+            "$OUT/big-closed/score.md"
         echo
     fi
     if [ "$LINE_SCENES" -gt 0 ]; then

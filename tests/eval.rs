@@ -488,3 +488,207 @@ fn the_webrtcdsp_anchor_cancels_echo_it_is_told_the_delay_of() {
     let erle = f(&wd["erle_db"]);
     assert!(erle > 10.0, "webrtcdsp ERLE {erle} dB: {wd}");
 }
+
+/// 16-bit or float mono WAV as f32.
+fn read_mono(path: &Path) -> Vec<f32> {
+    let mut r = hound::WavReader::open(path).expect("wav");
+    match r.spec().sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.unwrap()).collect(),
+        hound::SampleFormat::Int => r
+            .samples::<i16>()
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect(),
+    }
+}
+
+#[test]
+fn the_closed_loops_echo_path_remakes_the_microphone() {
+    let corpus = TempDir::new("cl-path");
+    // Eight scenes: about a third drive the loudspeaker into soft clipping.
+    generate(
+        &corpus.0,
+        21,
+        &[
+            "--scenes",
+            "8",
+            "--types",
+            "echo-only,barge-in",
+            "--languages",
+            "en",
+            "--max-sentences",
+            "2",
+            "--rate",
+            "8000",
+        ],
+    );
+    let mut clipped = 0;
+    for i in 0..8 {
+        let dir = corpus.0.join(format!("s{i:04}"));
+        let labels = std::fs::read_to_string(dir.join("scene.labels")).unwrap();
+        let drive: f32 = labels
+            .lines()
+            .find_map(|l| l.strip_prefix("speaker_drive "))
+            .expect("speaker_drive")
+            .trim()
+            .parse()
+            .unwrap();
+        clipped += usize::from(drive > 0.0);
+        let (far, mic, rest, room) = (
+            read_mono(&dir.join("far.wav")),
+            read_mono(&dir.join("mic.wav")),
+            read_mono(&dir.join("rest.wav")),
+            read_mono(&dir.join("room.wav")),
+        );
+        // The generator's loudspeaker (P = 0.5).
+        let speaker: Vec<f32> = far
+            .iter()
+            .map(|&x| {
+                if drive > 0.0 {
+                    0.5 * (drive * x / 0.5).tanh() / drive
+                } else {
+                    x
+                }
+            })
+            .collect();
+        let (mut err, mut echo_e) = (0.0f64, 0.0f64);
+        for n in 0..mic.len() {
+            let mut echo = 0.0f64;
+            for (k, h) in room.iter().enumerate().take(n + 1) {
+                echo += f64::from(*h) * f64::from(speaker[n - k]);
+            }
+            let remade = echo + f64::from(rest[n]);
+            err += (remade - f64::from(mic[n])).powi(2);
+            echo_e += echo * echo;
+        }
+        // 16-bit files: the remade microphone is within quantisation of the
+        // real one, and the echo is far above that.
+        let rms_err = (err / mic.len() as f64).sqrt();
+        assert!(rms_err < 1e-4, "s{i:04}: remade mic off by {rms_err:e} rms");
+        assert!(
+            echo_e / mic.len() as f64 > 1e-6,
+            "s{i:04}: no echo through room.wav"
+        );
+    }
+    assert!(clipped > 0, "no scene drove its loudspeaker");
+}
+
+/// For `system` in `scene`: when it first stopped the prompt, and when the
+/// speech it heard last ended (`None`: still going at the end of the scene).
+fn heard_after_stop(results: &Path, system: &str, scene: &str) -> (f64, Option<f64>) {
+    let text = std::fs::read_to_string(results.join("events.jsonl")).expect("events");
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["system"] == system && e["scene"] == scene)
+        .collect();
+    let of = |kind: &'static str| events.iter().filter(move |e| e["kind"] == kind);
+    let stop = of("confirmed")
+        .map(|e| f(&e["time"]))
+        .fold(f64::INFINITY, f64::min);
+    assert!(stop.is_finite(), "{system} {scene}: never stopped");
+    let ends: Vec<(f64, f64)> = of("speech-end")
+        .map(|e| (f(&e["onset"]), f(&e["end"])))
+        .collect();
+    let last_onset = of("tentative")
+        .chain(of("confirmed"))
+        .map(|e| f(&e["onset"]))
+        .fold(f64::MIN, f64::max);
+    let ended = ends.iter().any(|(o, _)| (o - last_onset).abs() < 1e-6);
+    let last_end = ends.iter().map(|e| e.1).fold(f64::MIN, f64::max);
+    (stop, ended.then_some(last_end))
+}
+
+/// Where `system`'s ducker stopped the prompt in `scene` (`stopped` events).
+fn ducker_stops(results: &Path, system: &str, scene: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(results.join("events.jsonl")).expect("events");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["system"] == system && e["scene"] == scene && e["kind"] == "stopped")
+        .map(|e| f(&e["time"]))
+        .collect()
+}
+
+#[test]
+fn in_the_closed_loop_stopping_the_prompt_stops_its_echo() {
+    let corpus = TempDir::new("cl-corpus");
+    let open = TempDir::new("cl-open");
+    let closed = TempDir::new("cl-closed");
+    generate(
+        &corpus.0,
+        4,
+        &[
+            "--scenes",
+            "2",
+            "--types",
+            "echo-only,barge-in",
+            "--ser",
+            "0:0",
+            "--snr",
+            "30:30",
+            "--languages",
+            "en",
+            "--max-sentences",
+            "3",
+        ],
+    );
+    // Without cancellation, and without the guards that tell echo from a
+    // caller, the prompt's own echo is a caller to the detector: it stops
+    // the prompt. Once stopped, the prompt has no echo left to hear, but
+    // only if the loop is closed.
+    let deaf = [
+        "--set",
+        "aec.echo-cancel=false",
+        "--set",
+        "vad.warmup-ms=0",
+        "--set",
+        "vad.near-end-db=-60",
+        "--set",
+        "vad.room-talk-db=0",
+        "--set",
+        "vad.onset-db=0",
+    ];
+    for (out, extra) in [(&open, &[][..]), (&closed, &["--closed-loop", "true"][..])] {
+        ok(tool()
+            .args(["run", "--system", "ours,pipecat,livekit", "--corpus"])
+            .arg(&corpus.0)
+            .arg("--out")
+            .arg(&out.0)
+            .args(deaf)
+            .args(extra));
+        ok(tool().arg("score").arg("--results").arg(&out.0));
+    }
+    for system in ["ours", "pipecat", "livekit"] {
+        let o = &system_of(&open.0, system);
+        let c = &system_of(&closed.0, system);
+        assert_eq!(c["scenes"], 2, "{system}: {c}");
+        // The echo-only scene stopped itself in both.
+        assert!(f(&o["false_alarms"]) >= 1.0, "{system} open: {o}");
+        assert!(f(&c["false_alarms"]) >= 1.0, "{system} closed: {c}");
+    }
+    // The echo-only scene (s0000): in the open loop the echo goes on after
+    // the stop, and so does the "speech"; in the closed loop the stop ended
+    // both.
+    for system in ["ours", "pipecat", "livekit"] {
+        let (stop, end) = heard_after_stop(&open.0, system, "s0000");
+        assert!(
+            end.is_none_or(|e| e > stop + 2.0),
+            "{system} open: stopped at {stop:.2} s, speech over at {end:?}"
+        );
+        let (stop, end) = heard_after_stop(&closed.0, system, "s0000");
+        assert!(
+            end.is_some_and(|e| e < stop + 0.5),
+            "{system} closed: stopped at {stop:.2} s, speech over at {end:?}"
+        );
+        // The ducker's stop is recorded, where the decision was made.
+        let stopped = ducker_stops(&closed.0, system, "s0000");
+        assert!(
+            stopped.len() == 1 && (stopped[0] - stop).abs() < 0.2,
+            "{system}: decided at {stop:.2} s, the ducker stopped at {stopped:?}"
+        );
+        assert!(ducker_stops(&open.0, system, "s0000").is_empty());
+    }
+}
+
+fn system_of(results: &Path, name: &str) -> serde_json::Value {
+    system(&score_json(results), name)["overall"].clone()
+}

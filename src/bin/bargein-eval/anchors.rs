@@ -223,15 +223,11 @@ pub fn tts_spans(far_energies: &[f64]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// LiveKit's warm-up (`aec_warmup_duration`): once per session, during the
-/// first `warmup` seconds the agent speaks (counted across utterances),
-/// decisions are dropped. A confirmed utterance still going when the
-/// warm-up runs out interrupts then (LiveKit re-checks on every VAD update);
-/// one whose prompt ends first was no interruption.
-pub fn warmup_filter(events: Vec<Event>, spans: &[(f64, f64)], warmup: f64) -> Vec<Event> {
-    // The warm-up as intervals of speaking time; the last one ends where it
-    // ran out (Some) unless the utterances ended first.
-    let mut warm: Vec<(f64, f64, bool)> = Vec::new();
+/// LiveKit's warm-up as intervals of speaking time, each with whether the
+/// warm-up ran out at its end (rather than the utterance ending first);
+/// also the closed loop's live guard (`closed.rs`).
+pub fn warmup_spans(spans: &[(f64, f64)], warmup: f64) -> Vec<(f64, f64, bool)> {
+    let mut warm = Vec::new();
     let mut left = warmup;
     for &(a, b) in spans {
         if left <= 0.0 {
@@ -241,6 +237,16 @@ pub fn warmup_filter(events: Vec<Event>, spans: &[(f64, f64)], warmup: f64) -> V
         left -= end - a;
         warm.push((a, end, left <= 0.0));
     }
+    warm
+}
+
+/// LiveKit's warm-up (`aec_warmup_duration`): once per session, during the
+/// first `warmup` seconds the agent speaks (counted across utterances),
+/// decisions are dropped. A confirmed utterance still going when the
+/// warm-up runs out interrupts then (LiveKit re-checks on every VAD update);
+/// one whose prompt ends first was no interruption.
+pub fn warmup_filter(events: Vec<Event>, spans: &[(f64, f64)], warmup: f64) -> Vec<Event> {
+    let warm = warmup_spans(spans, warmup);
     let in_warmup = |t: f64| warm.iter().find(|w| t >= w.0 && t < w.1).copied();
     let ends: Vec<(f64, f64)> = events
         .iter()

@@ -26,6 +26,11 @@ pub const TYPES: [&str; 5] = ["barge-in", "echo-only", "noise-only", "backchanne
 const TYPE_WEIGHTS: [f64; 5] = [0.4, 0.2, 0.15, 0.15, 0.1];
 pub const NOISES: [&str; 4] = ["white", "pink", "babble", "transients"];
 pub const INDEX: &str = "index.csv";
+/// The closed loop's inputs (see `Scene::rest`, `Scene::room`).
+pub const REST_WAV: &str = "rest.wav";
+pub const ROOM_WAV: &str = "room.wav";
+/// The loudspeaker's soft clipping: y = P·tanh(k·x/P)/k with this P.
+pub const SPEAKER_PEAK: f32 = 5.0 * FAR_LEVEL as f32;
 
 /// Active level of the caller's speech at the microphone (−28 dBFS).
 const NEAR_REF: f64 = 0.04;
@@ -161,6 +166,10 @@ pub struct Scene {
     pub far: Vec<f32>,
     pub mic: Vec<f32>,
     pub near: Vec<f32>,
+    /// The microphone without the echo, and the echo path (loudspeaker
+    /// level included) that makes the echo from `far`: `run --closed-loop`.
+    pub rest: Vec<f32>,
+    pub room: Vec<f32>,
     pub labels: Labels,
 }
 
@@ -172,6 +181,8 @@ impl Scene {
         dsp::write_wav(&dir.join("far.wav"), self.rate, &self.far)?;
         dsp::write_wav(&dir.join("mic.wav"), self.rate, &self.mic)?;
         dsp::write_wav(&dir.join("near.wav"), self.rate, &self.near)?;
+        dsp::write_wav(&dir.join(REST_WAV), self.rate, &self.rest)?;
+        dsp::write_wav_f32(&dir.join(ROOM_WAV), self.rate, &self.room)?;
         let lp = dir.join(labels::FILE);
         std::fs::write(&lp, self.labels.to_text())
             .with_context(|| format!("write {}", lp.display()))?;
@@ -193,6 +204,16 @@ impl Scene {
             let _ = write!(row, ",{}", c(k));
         }
         Ok(row)
+    }
+}
+
+/// The loudspeaker: linear for quiet sounds, peaks (`SPEAKER_PEAK`, about
+/// the prompt's peak level) compressed by tanh(k)/k; `drive` 0 is linear.
+pub fn loudspeaker(x: f32, drive: f32) -> f32 {
+    if drive > 0.0 {
+        SPEAKER_PEAK * (drive * x / SPEAKER_PEAK).tanh() / drive
+    } else {
+        x
     }
 }
 
@@ -304,22 +325,19 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     };
 
     // Loudspeaker (optionally driven into soft clipping) and room.
-    // y = P·tanh(k·x/P)/k: linear for quiet sounds, peaks (P, about the
-    // prompt's peak level) compressed by tanh(k)/k.
-    let speaker: Vec<f32> = if drive > 0.0 {
-        let (k, p) = (drive as f32, 5.0 * FAR_LEVEL as f32);
-        far.iter().map(|&x| p * (k * x / p).tanh() / k).collect()
-    } else {
-        far.clone()
-    };
+    let speaker: Vec<f32> = far.iter().map(|&x| loudspeaker(x, drive as f32)).collect();
     // Bigger rooms sound more reverberant: the tail grows from −9 to −3 dB.
     let tail_db = -9.0 + 6.0 * (rt60 - 0.1) / 0.7;
     let rir = dsp::room_ir(rate, delay, rt60, tail_db, &mut rng);
     let mut echo = dsp::convolve(&speaker, &rir)?;
-    dsp::set_active_level(&mut echo, rate, NEAR_REF * dsp::from_db(-ser));
+    let echo_gain = dsp::set_active_level(&mut echo, rate, NEAR_REF * dsp::from_db(-ser));
+    // The echo path as `run --closed-loop` replays it: the loudspeaker's
+    // level at the microphone is folded into the room's response.
+    let mut room: Vec<f32> = rir.iter().map(|v| v * echo_gain).collect();
     if echo_free {
         // Drawn all the same, so that the rest of the scene does not change.
         echo.iter_mut().for_each(|v| *v = 0.0);
+        room = vec![0.0];
     }
     // The caller is close to the microphone: same room, far weaker tail.
     let near_rir = dsp::room_ir(rate, 0.0, rt60, tail_db - 12.0, &mut rng);
@@ -432,6 +450,10 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
         .map(|k| echo[k] + near[k] + keys[k] + noise_sig[k] + floor[k])
         .collect();
     let mut near_out: Vec<f32> = near.iter().zip(&keys).map(|(a, b)| a + b).collect();
+    // Everything but the echo: what the closed loop adds its own echo to.
+    let mut rest: Vec<f32> = (0..len)
+        .map(|k| near[k] + keys[k] + noise_sig[k] + floor[k])
+        .collect();
     // Keep the microphone below full scale; every part scales alike, so SER
     // and SNR stay what the labels say.
     let peak = mic.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -439,8 +461,9 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
     if peak > 0.98 {
         let g = 0.98 / peak;
         gain_db = dsp::db(f64::from(g));
-        mic.iter_mut().for_each(|v| *v *= g);
-        near_out.iter_mut().for_each(|v| *v *= g);
+        for part in [&mut mic, &mut near_out, &mut rest, &mut room] {
+            part.iter_mut().for_each(|v| *v *= g);
+        }
     }
 
     let c = &mut labels.conditions;
@@ -463,6 +486,8 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
         c.insert("ser_db".into(), format!("{ser:.1}"));
         c.insert("delay_ms".into(), format!("{:.0}", delay * 1000.0));
         c.insert("nonlinear".into(), format!("{drive:.2}"));
+        // Unrounded, for the closed loop's loudspeaker.
+        c.insert("speaker_drive".into(), format!("{drive}"));
     }
     let snr_eff = if noise == "none" {
         dsp::db(NEAR_REF / FLOOR)
@@ -480,6 +505,8 @@ pub fn make_scene(i: usize, g: &GenOpts, tts: &Tts) -> Result<Scene> {
         far,
         mic,
         near: near_out,
+        rest,
+        room,
         labels,
     })
 }

@@ -97,11 +97,15 @@ pub fn active_rms(x: &[f32], rate: u32) -> f64 {
 }
 
 /// Scales `x` in place to the active level `target` (linear RMS).
-pub fn set_active_level(x: &mut [f32], rate: u32, target: f64) {
+/// Scales `x` to the given active level; returns the gain it applied.
+pub fn set_active_level(x: &mut [f32], rate: u32, target: f64) -> f32 {
     let level = active_rms(x, rate);
     if level > 0.0 {
         let g = (target / level) as f32;
         x.iter_mut().for_each(|v| *v *= g);
+        g
+    } else {
+        1.0
     }
 }
 

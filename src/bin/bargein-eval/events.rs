@@ -9,11 +9,13 @@
 //! {"system":"ours","scene":"s0004","kind":"dtmf","digit":"5","onset":2.0,"time":2.05}
 //! {"system":"ours","scene":"s0002","kind":"erle","mic_energy":0.31,"out_energy":0.002,"frames":640}
 //! {"system":"ours","scene":"s0002","kind":"aec-erle","value":31.5}
+//! {"system":"ours","scene":"s0005","kind":"stopped","time":4.91}
 //! {"system":"ours","scene":"s0003","kind":"error","message":"..."}
 //! ```
 //! Times are seconds of the scene (running time). `scene` marks a scene as
 //! processed (a scene without it was not run; a processed scene without
-//! decisions had none).
+//! decisions had none). `stopped` (the closed loop) says the system's
+//! ducker stopped the prompt there: the rest of the scene is no TTS time.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};

@@ -30,12 +30,6 @@ pub struct Span {
     pub end: f64,
 }
 
-impl Span {
-    pub fn duration(&self) -> f64 {
-        (self.end - self.start).max(0.0)
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Labels {
     /// Conditions and other `key value` lines, in file order by key.

@@ -14,11 +14,13 @@
 mod anchors;
 mod args;
 mod bench;
+mod closed;
 mod corpus;
 mod dsp;
 mod events;
 mod labels;
 mod plot;
+mod room;
 mod run;
 mod score;
 mod sweep;
@@ -39,7 +41,10 @@ commands:
   run      --corpus DIR --out RESULTS [--jobs N] [--rate HZ]
            [--system ours|pipecat|livekit|energy|webrtcdsp|all[,...]] [--set [elem.]prop=value]... (one --set each;
            elem: vad (default), aec, energy, webrtcdsp)
-           [--dump DIR]  (per scene, 10 ms frames: probability, cleaned/mic/far levels)
+           [--dump DIR]  (per scene, 10 ms frames: probability, cleaned/mic/far levels;
+           closed loop: heard/mic/out WAVs per scene and system)
+           [--closed-loop true]  (generated corpora: each system hears the echo of what its
+           ducker let through; ours, pipecat, livekit; --set duck.prop=value for ttsducker)
   score    --results RESULTS [--corpus DIR] [--out FILE.md]
   sweep    --corpus DIR --out DIR [--jobs N] [--thresholds 0.5,0.7,...]
            [--start-ms 32,64,...] [--confirm-ms 192,256,...] [--warmup-ms 0,1200,...]

@@ -211,9 +211,15 @@ pub struct Plan {
     /// Run webrtcdsp against the clock, as a live call would (the
     /// microphone is paced by the far end either way).
     pub webrtcdsp_realtime: bool,
+    /// Each system hears the echo of what its ducker let through
+    /// (`closed.rs`); `ttsducker` properties for it.
+    pub closed_loop: bool,
+    pub duck_props: Vec<(String, String)>,
     /// Per scene, a CSV of 10 ms frames (first detector's speech
     /// probability; levels of the cleaned and raw microphone and the far
-    /// end), for studying decision rules on one's own recordings.
+    /// end), for studying decision rules on one's own recordings; in the
+    /// closed loop, WAVs of what the caller heard, the microphone and the
+    /// canceller's output.
     pub dump: Option<PathBuf>,
 }
 
@@ -226,6 +232,7 @@ impl Plan {
         let mut vad_props = Vec::new();
         let mut aec_props = Vec::new();
         let mut webrtcdsp_props = Vec::new();
+        let mut duck_props = Vec::new();
         let mut energy = EnergyParams::default();
         for s in o.all("set") {
             let (key, value) = s
@@ -237,7 +244,8 @@ impl Plan {
                 "aec" => aec_props.push((prop.to_string(), value.to_string())),
                 "energy" => energy.set(prop, value)?,
                 "webrtcdsp" => webrtcdsp_props.push((prop.to_string(), value.to_string())),
-                _ => bail!("--set {s:?}: element is vad, aec, energy or webrtcdsp"),
+                "duck" => duck_props.push((prop.to_string(), value.to_string())),
+                _ => bail!("--set {s:?}: element is vad, aec, duck, energy or webrtcdsp"),
             }
         }
         let mut plan = Plan {
@@ -245,6 +253,8 @@ impl Plan {
             aec_props,
             webrtcdsp_props,
             webrtcdsp_realtime: o.get("webrtcdsp-realtime").is_some_and(|v| v == "true"),
+            closed_loop: o.get("closed-loop").is_some_and(|v| v == "true"),
+            duck_props,
             dump: o.get("dump").map(PathBuf::from),
             ..Default::default()
         };
@@ -260,6 +270,15 @@ impl Plan {
                     SYSTEMS.join(", ")
                 ),
             }
+        }
+        if plan.closed_loop && (plan.energy.is_some() || plan.webrtcdsp) {
+            bail!("--closed-loop runs the Silero-based systems only: ours, pipecat, livekit");
+        }
+        if !plan.closed_loop && !plan.duck_props.is_empty() {
+            bail!("--set duck.*: the ducker is in the closed loop only (--closed-loop true)");
+        }
+        if plan.closed_loop && plan.rate.is_some() {
+            bail!("--rate is for the open loop (the echo path is at the scene's rate)");
         }
         Ok(plan)
     }
@@ -350,9 +369,19 @@ pub fn run_plan(
 ) -> Result<Vec<Event>> {
     let mut all = Vec::new();
     if !plan.vads.is_empty() || plan.energy.is_some() {
-        let per_scene = parallel(scenes.len(), jobs, "bargein", |i| {
+        let label = if plan.closed_loop {
+            "closed loop"
+        } else {
+            "bargein"
+        };
+        let per_scene = parallel(scenes.len(), jobs, label, |i| {
             let sc = &scenes[i];
-            run_ours(sc, plan).unwrap_or_else(|e| {
+            let ran = if plan.closed_loop {
+                crate::closed::run(sc, plan)
+            } else {
+                run_ours(sc, plan)
+            };
+            ran.unwrap_or_else(|e| {
                 plan.systems()
                     .iter()
                     .filter(|s| *s != "webrtcdsp")
@@ -581,7 +610,7 @@ pub(crate) fn caps(format: &str, rate: u32) -> String {
 }
 
 /// Decisions from one `bargeinvad`'s messages.
-fn vad_event(system: &str, scene: &str, msg: &gst::Message) -> Option<Event> {
+pub(crate) fn vad_event(system: &str, scene: &str, msg: &gst::Message) -> Option<Event> {
     if let Ok(b) = protocol::Bargein::from_message(msg) {
         return Some(Event::decision(
             system,
@@ -883,5 +912,33 @@ mod tests {
         assert_eq!(p.energy.map(|e| e.threshold_db), Some(-40.0));
         let bad = Opts::parse(&["--system".into(), "nope".into()]).unwrap();
         assert!(Plan::from_opts(&bad).is_err());
+    }
+
+    #[test]
+    fn closed_loop_options() {
+        let plan = |args: &[&str]| {
+            let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            Plan::from_opts(&Opts::parse(&v).unwrap())
+        };
+        let p = plan(&[
+            "--system",
+            "ours,livekit",
+            "--closed-loop",
+            "true",
+            "--set",
+            "duck.duck-level-db=-30",
+        ])
+        .unwrap();
+        assert!(p.closed_loop);
+        assert_eq!(
+            p.duck_props,
+            vec![("duck-level-db".to_string(), "-30".to_string())]
+        );
+        // No ducker to set in the open loop; no ducker for the level-based
+        // anchors; the echo path is at the scene's rate.
+        assert!(plan(&["--set", "duck.duck-level-db=-30"]).is_err());
+        assert!(plan(&["--system", "energy", "--closed-loop", "true"]).is_err());
+        assert!(plan(&["--system", "all", "--closed-loop", "true"]).is_err());
+        assert!(plan(&["--closed-loop", "true", "--rate", "8000"]).is_err());
     }
 }

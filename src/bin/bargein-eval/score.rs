@@ -10,6 +10,10 @@
 //!   per hour of machine speech (`tts` labels, else the whole recording).
 //! * **backchannel trigger**: a `confirmed` decision within a backchannel or
 //!   the second after it (these are not also counted as false interruptions).
+//! * **after a stop**: where the system itself had stopped the prompt
+//!   (`stopped` events, the closed loop), the rest of the scene is no
+//!   machine speech: a caller starting then had nothing to interrupt (counted
+//!   apart, not a target), nor a backchannel, and its time is no TTS time.
 //! * **DTMF**: a `dtmf` event with the right digit within [start − 50 ms, end + 0.5 s].
 //! * **ERLE**: microphone over output energy in far-end-only frames of
 //!   echo-only scenes, summed over scenes (energy-weighted, so it is the
@@ -39,6 +43,7 @@ pub struct Acc {
     pub scenes: usize,
     pub targets: usize,
     pub hits: usize,
+    pub after_stop: usize,
     pub tentative_ms: Vec<f64>,
     pub confirmed_ms: Vec<f64>,
     pub false_alarms: usize,
@@ -58,6 +63,7 @@ impl Acc {
         self.scenes += o.scenes;
         self.targets += o.targets;
         self.hits += o.hits;
+        self.after_stop += o.after_stop;
         self.tentative_ms.extend(&o.tentative_ms);
         self.confirmed_ms.extend(&o.confirmed_ms);
         self.false_alarms += o.false_alarms;
@@ -80,6 +86,7 @@ impl Acc {
             targets: self.targets,
             hits: self.hits,
             hit_rate: ratio(self.hits, self.targets),
+            after_stop: self.after_stop,
             tentative_p50_ms: percentile(&self.tentative_ms, 50.0),
             tentative_p95_ms: percentile(&self.tentative_ms, 95.0),
             confirmed_p50_ms: percentile(&self.confirmed_ms, 50.0),
@@ -104,6 +111,8 @@ pub struct Metrics {
     pub targets: usize,
     pub hits: usize,
     pub hit_rate: Option<f64>,
+    /// Callers who started after the system had stopped the prompt.
+    pub after_stop: usize,
     pub tentative_p50_ms: Option<f64>,
     pub tentative_p95_ms: Option<f64>,
     pub confirmed_p50_ms: Option<f64>,
@@ -137,8 +146,22 @@ pub fn scene_acc(truth: &Labels, duration: f64, ev: &[&Event]) -> Acc {
         scenes: 1,
         ..Default::default()
     };
-    let tts: f64 = truth.tts.iter().map(|s| s.duration()).sum();
-    a.tts_s = if truth.tts.is_empty() { duration } else { tts };
+    let stop = ev
+        .iter()
+        .filter(|e| e.kind == "stopped")
+        .filter_map(|e| e.time)
+        .fold(f64::INFINITY, f64::min);
+    let tts: f64 = truth
+        .tts
+        .iter()
+        .map(|s| (s.end.min(stop) - s.start).max(0.0))
+        .sum();
+    a.tts_s = if truth.tts.is_empty() {
+        duration.min(stop)
+    } else {
+        tts
+    };
+    let playing = |t: f64| t <= stop + EARLY_S;
     let times = |kind: &str| -> Vec<f64> {
         let mut t: Vec<f64> = ev
             .iter()
@@ -156,6 +179,10 @@ pub fn scene_acc(truth: &Labels, duration: f64, ev: &[&Event]) -> Acc {
             .find(|&t| t >= onset - EARLY_S && t <= onset + HIT_WINDOW_S)
     };
     for s in &truth.speech {
+        if !playing(s.start) {
+            a.after_stop += 1;
+            continue;
+        }
         a.targets += 1;
         if let Some(t) = first_in(&confirmed, s.start) {
             a.hits += 1;
@@ -171,7 +198,7 @@ pub fn scene_acc(truth: &Labels, duration: f64, ev: &[&Event]) -> Acc {
             .iter()
             .any(|b| t >= b.start - EARLY_S && t <= b.end + BACKCHANNEL_POST_S)
     };
-    for b in &truth.backchannel {
+    for b in truth.backchannel.iter().filter(|b| playing(b.start)) {
         a.backchannels += 1;
         if confirmed
             .iter()
@@ -473,6 +500,16 @@ fn count_rate(rate: Option<f64>, n: usize) -> String {
     }
 }
 
+/// Hits, and how many callers came after a stop where any did.
+fn hits(m: &Metrics) -> String {
+    let h = count_rate(m.hit_rate, m.targets);
+    if m.after_stop > 0 {
+        format!("{h} (+{} after a stop)", m.after_stop)
+    } else {
+        h
+    }
+}
+
 /// The summary table plus one table of conditions per system.
 pub fn markdown(scores: &[SystemScore]) -> String {
     let mut s = String::new();
@@ -487,7 +524,7 @@ pub fn markdown(scores: &[SystemScore]) -> String {
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             sc.system,
-            count_rate(m.hit_rate, m.targets),
+            hits(m),
             pct(sc.hit_rate_target_ser),
             ms_pair(m.tentative_p50_ms, m.tentative_p95_ms),
             ms_pair(m.confirmed_p50_ms, m.confirmed_p95_ms),
@@ -515,7 +552,7 @@ pub fn markdown(scores: &[SystemScore]) -> String {
                 g.dimension,
                 g.bucket,
                 m.scenes,
-                count_rate(m.hit_rate, m.targets),
+                hits(m),
                 ms_pair(m.tentative_p50_ms, m.tentative_p95_ms),
                 ms_pair(m.confirmed_p50_ms, m.confirmed_p95_ms),
                 per_hour(m),
@@ -576,6 +613,42 @@ mod tests {
         let m = a.metrics();
         // 2 false alarms in 10 s of TTS = 720 per hour.
         assert!((m.false_per_hour.unwrap() - 720.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn after_a_stop_there_is_nothing_to_interrupt() {
+        // TTS 0–10 s and 12–20 s; a false stop at 2.0 s; a caller at 5.0 s
+        // and a backchannel at 7.0 s come after it, a key at 15 s too.
+        let l =
+            labels("tts 0 10\ntts 12 20\nspeech 5.0 6.0\nbackchannel 7.0 7.3\ndtmf 15.0 15.1 4\n");
+        let ev = [
+            conf(1.9),
+            Event {
+                time: Some(2.0),
+                ..Event::new("x", "a", "stopped")
+            },
+            conf(5.3),
+            Event {
+                digit: Some("4".into()),
+                time: Some(15.05),
+                ..Event::new("x", "a", "dtmf")
+            },
+        ];
+        let refs: Vec<&Event> = ev.iter().collect();
+        let a = scene_acc(&l, 21.0, &refs);
+        assert_eq!((a.targets, a.hits, a.after_stop), (0, 0, 1));
+        assert_eq!(a.backchannels, 0);
+        assert_eq!(a.false_alarms, 1);
+        // Machine speech until the stop only.
+        assert!((a.tts_s - 2.0).abs() < 1e-9, "{}", a.tts_s);
+        assert_eq!((a.dtmf, a.dtmf_detected), (1, 1));
+        let truth = [Truth {
+            id: "a".into(),
+            labels: l,
+            duration: 21.0,
+        }];
+        let md = markdown(&[score_system("x", &truth, &ev)]);
+        assert!(md.contains("+1 after a stop"), "{md}");
     }
 
     #[test]
