@@ -1062,7 +1062,21 @@ fn slow_microphone_clock_keeps_cancelling_with_the_far_end_in_small_buffers() {
             },
         )
     });
-    assert_kept_cancelling(&run, 5, "slow microphone, 20 ms far buffers");
+    // Each 20 ms buffer waits for the element to take the one before, so
+    // how far ahead the reference runs depends on thread scheduling: under
+    // the load of the whole suite, one run in three had one minute at 5.4
+    // or 7.4 dB (alone: 9.8 dB or more). The collapse this guards against
+    // loses every minute from the second to fourth on (2.6–3.7 dB).
+    assert_eq!(run.samples_out, run.samples_in, "near end not sample-exact");
+    assert_eq!(run.erle_db.len(), 5);
+    let low = run.erle_db.iter().filter(|e| **e <= 8.0).count();
+    assert!(
+        run.erle_db.iter().all(|e| e.is_finite() && *e > 4.0) && low <= 1,
+        "slow microphone, 20 ms far buffers: ERLE {:?} dB per minute \
+         (floor 4 dB, at most one minute under 8 dB)",
+        run.erle_db
+    );
+    assert!(run.warnings.is_empty(), "{:?}", run.warnings);
 }
 
 /// The same slow microphone with a far end that arrives no earlier than
