@@ -212,7 +212,11 @@ impl Loop<'_> {
     fn play_into_room(&self, room: &gst::Element) -> Result<()> {
         let drive = self.drive;
         let block = (self.rate / 100).max(1) as usize;
-        let conv = Mutex::new(BlockConvolver::new(self.room, block)?);
+        // The convolver and a block's worth of samples, reused buffer after buffer.
+        let conv = Mutex::new((
+            BlockConvolver::new(self.room, block)?,
+            Vec::with_capacity(block),
+        ));
         let pad = room
             .static_pad("sink")
             .ok_or_else(|| anyhow!("room has no sink pad"))?;
@@ -224,21 +228,23 @@ impl Loop<'_> {
             let Ok(mut map) = buffer.make_mut().map_writable() else {
                 return gst::PadProbeReturn::Ok;
             };
-            let mut x: Vec<f32> = map
-                .chunks_exact(4)
-                .map(|c| corpus::loudspeaker(f32::from_le_bytes([c[0], c[1], c[2], c[3]]), drive))
-                .collect();
-            let done = conv
-                .lock()
-                .map_err(|_| anyhow!("room poisoned"))
-                .and_then(|mut c| c.process(&mut x));
-            if let Err(e) = done {
+            let Ok(mut guard) = conv.lock() else {
+                return gst::PadProbeReturn::Drop;
+            };
+            let (convolver, x) = &mut *guard;
+            x.clear();
+            x.extend(
+                map.chunks_exact(4).map(|c| {
+                    corpus::loudspeaker(f32::from_le_bytes([c[0], c[1], c[2], c[3]]), drive)
+                }),
+            );
+            if let Err(e) = convolver.process(x) {
                 if let Some(el) = el.upgrade() {
                     gst::element_error!(el, gst::StreamError::Failed, ("room: {e:#}"));
                 }
                 return gst::PadProbeReturn::Drop;
             }
-            for (c, v) in map.chunks_exact_mut(4).zip(&x) {
+            for (c, v) in map.chunks_exact_mut(4).zip(x.iter()) {
                 c.copy_from_slice(&v.to_le_bytes());
             }
             gst::PadProbeReturn::Ok
