@@ -28,6 +28,18 @@ fn run_aec(
     format: &str,
     props: &[(&str, glib::Value)],
 ) -> Run {
+    run_aec_with(far, near, rate, format, props, |_| {})
+}
+
+/// `run_aec`, with `setup` called on the element before it starts.
+fn run_aec_with(
+    far: Option<(&[f32], u32, u32)>,
+    near: &[f32],
+    rate: u32,
+    format: &str,
+    props: &[(&str, glib::Value)],
+    setup: impl FnOnce(&gst::Element),
+) -> Run {
     init();
     let near_caps =
         format!("audio/x-raw,format={format},rate={rate},channels=1,layout=interleaved");
@@ -48,6 +60,7 @@ fn run_aec(
     for (k, v) in props {
         aec.set_property_from_value(k, v);
     }
+    setup(&aec);
     let flow = Arc::new(Mutex::new(Vec::new()));
     let f2 = flow.clone();
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -146,6 +159,7 @@ fn run_aec(
 }
 
 use gst::glib;
+use gst_base::prelude::AggregatorExtManual;
 use std::sync::atomic::Ordering;
 
 /// Far = a prompt; mic = its echo through a room, plus quiet noise.
@@ -711,5 +725,111 @@ fn carries_the_linear_echo_canceller_output() {
     assert!(
         removed.abs() < 3.0,
         "echo-cancel=false removed {removed:.1} dB"
+    );
+}
+
+/// What `samples-selected` reported: pts, duration, and whether its segment
+/// was in time.
+type Selected = Arc<Mutex<Vec<(Option<gst::ClockTime>, Option<gst::ClockTime>, bool)>>>;
+
+/// Connects `samples-selected`; `on_call(element, pts)` runs inside it.
+fn watch_selected(
+    aec: &gst::Element,
+    on_call: impl Fn(&gst::Element, gst::ClockTime) + Send + Sync + 'static,
+) -> Selected {
+    let seen: Selected = Arc::default();
+    let s2 = seen.clone();
+    aec.set_property("emit-signals", true);
+    aec.downcast_ref::<gst_base::Aggregator>()
+        .expect("an aggregator")
+        .connect_samples_selected(move |agg, segment, pts, _dts, duration, _info| {
+            s2.lock()
+                .unwrap()
+                .push((pts, duration, segment.format() == gst::Format::Time));
+            if let Some(pts) = pts {
+                on_call(agg.upcast_ref(), pts);
+            }
+        });
+    seen
+}
+
+/// The pts and duration of every near buffer `run_aec` pushes (7 ms each).
+fn pushed_near_times(
+    len: usize,
+    rate: u32,
+) -> Vec<(Option<gst::ClockTime>, Option<gst::ClockTime>)> {
+    let step = rate as usize * 7 / 1000;
+    (0..len)
+        .step_by(step)
+        .map(|first| {
+            let n = step.min(len - first) as u64;
+            let pts = frames_to_time(first as u64, rate);
+            (
+                Some(pts),
+                Some(frames_to_time(first as u64 + n, rate) - pts),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn samples_selected_fires_once_per_near_buffer_before_it_is_processed() {
+    let (far, mic) = echo_scene(16000, 100);
+    // Processing switched off from the first buffer on, inside the signal:
+    // the output is then the microphone, bit for bit, only if the element
+    // reads its settings after emitting it.
+    let mut seen = None;
+    let run = run_aec_with(Some((&far, 16000, 1)), &mic, 16000, "F32LE", &[], |aec| {
+        seen = Some(watch_selected(aec, |aec, _| {
+            aec.set_property("echo-cancel", false);
+            aec.set_property("high-pass-filter", false);
+        }));
+    });
+    let seen = seen.expect("connected").lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|s| s.2),
+        "samples-selected without a time segment"
+    );
+    let times: Vec<_> = seen.iter().map(|s| (s.0, s.1)).collect();
+    assert_eq!(times, pushed_near_times(mic.len(), 16000));
+    assert_eq!(
+        run.out, mic,
+        "settings from samples-selected not applied to its buffer"
+    );
+}
+
+#[test]
+fn settings_changed_from_samples_selected_apply_mid_stream() {
+    let (far, mic) = echo_scene(16000, 100);
+    let switch = gst::ClockTime::from_mseconds(2500);
+    let mut seen = None;
+    let run = run_aec_with(Some((&far, 16000, 1)), &mic, 16000, "F32LE", &[], |aec| {
+        seen = Some(watch_selected(aec, move |aec, pts| {
+            if pts >= switch {
+                aec.set_property("echo-cancel", false);
+            }
+        }));
+    });
+    assert_eq!(
+        seen.expect("connected").lock().unwrap().len(),
+        pushed_near_times(mic.len(), 16000).len()
+    );
+    let at = (switch.mseconds() * 16) as usize;
+    assert!(
+        mic.len() > at + 16000,
+        "the scene is too short for the test"
+    );
+    let before = 16000..at;
+    let after = at + 1600..mic.len().min(run.out.len());
+    let removed = |r: std::ops::Range<usize>| db(rms(&mic[r.clone()]) / rms(&run.out[r]).max(1e-9));
+    let (on, off) = (removed(before), removed(after));
+    println!("echo removed: {on:.1} dB before the switch, {off:.1} dB after");
+    assert!(
+        on > 10.0,
+        "echo cancelled by only {on:.1} dB before the switch"
+    );
+    assert!(
+        off.abs() < 3.0,
+        "echo-cancel=false (mid-stream) still removed {off:.1} dB"
     );
 }

@@ -1112,6 +1112,12 @@ impl BargeInAec {
         let Some(buf) = self.near_pad.pop_buffer() else {
             return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
         };
+        // Before the settings are read: an application that changes them
+        // from `samples-selected` (emit-signals=true) gets them applied from
+        // exactly this buffer on. The near end's times are the output's
+        // (the source pad carries the near segment).
+        self.obj()
+            .selected_samples(buf.pts(), buf.dts(), buf.duration(), None);
         let out = self.process_near(&buf, &near_segment)?;
         self.send(out)
     }
