@@ -19,8 +19,12 @@ struct Run {
     near: Vec<Option<protocol::NearEnd>>,
 }
 
+/// The length of the buffers `run_aec` pushes: odd-sized, so the element's
+/// framing is exercised.
+const BUFFER_MS: usize = 7;
+
 /// Runs appsrc(far) + appsrc(near) → bargeinaec → appsink, non-live, with
-/// odd-sized buffers (7 ms) so the element's framing is exercised.
+/// `BUFFER_MS` buffers.
 fn run_aec(
     far: Option<(&[f32], u32, u32)>,
     near: &[f32],
@@ -113,7 +117,7 @@ fn run_aec_with(
             .unwrap()
             .downcast::<gst_app::AppSrc>()
             .unwrap();
-        let step = (rate as usize * 7 / 1000) * ch as usize;
+        let step = (rate as usize * BUFFER_MS / 1000) * ch as usize;
         for (i, chunk) in data.chunks(step).enumerate() {
             let first = (i * step / ch as usize) as u64;
             let buf = if fmt == "F32LE" {
@@ -753,12 +757,12 @@ fn watch_selected(
     seen
 }
 
-/// The pts and duration of every near buffer `run_aec` pushes (7 ms each).
+/// The pts and duration of every near buffer `run_aec` pushes.
 fn pushed_near_times(
     len: usize,
     rate: u32,
 ) -> Vec<(Option<gst::ClockTime>, Option<gst::ClockTime>)> {
-    let step = rate as usize * 7 / 1000;
+    let step = rate as usize * BUFFER_MS / 1000;
     (0..len)
         .step_by(step)
         .map(|first| {
